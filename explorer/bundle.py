@@ -1,0 +1,74 @@
+"""The analysis bundle: what the app needs to draw maps and edit attributes without the dataset.
+
+Written by train/export.py into the checkpoint as tensors (plain types, loadable with
+weights_only=True) and read back here as numpy arrays.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+# name -> dtype stored in the checkpoint. float16 for the big per-image arrays keeps the file small.
+_ARRAYS = {
+    "mu": torch.float16,  # (N,D) posterior means
+    "attributes": torch.uint8,  # (N,40) 0/1
+    "partition": torch.uint8,  # (N,) 0 train, 1 valid, 2 test
+    "recon_mse": torch.float32,  # (N,) per-pixel MSE of the reconstruction from mu
+    "kl_per_image": torch.float32,  # (N,) KL(q(z|x) || N(0,I)) in nats
+    "kl_per_dim": torch.float32,  # (D,) mean over images
+    "mu_variance": torch.float32,  # (D,) Var over x of E_q[z_u] (Burda et al. 2016 activity)
+    "directions": torch.float32,  # (40,D) mean(mu | attr) - mean(mu | not attr)
+    "directions_balanced": torch.float32,  # (40,D) same, other attributes balanced (see export)
+    "pca": torch.float32,  # (N,2)
+    "tsne": torch.float32,  # (N,2)
+}
+
+
+@dataclass
+class AnalysisBundle:
+    mu: np.ndarray
+    attributes: np.ndarray
+    partition: np.ndarray
+    recon_mse: np.ndarray
+    kl_per_image: np.ndarray
+    kl_per_dim: np.ndarray
+    mu_variance: np.ndarray
+    directions: np.ndarray
+    directions_balanced: np.ndarray
+    pca: np.ndarray
+    tsne: np.ndarray
+    filenames: list
+    attribute_names: list
+    info: dict  # how it was made: splits, counts, t-SNE backend, seconds
+
+    ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016: a unit is active if Cov_x(E_q[z_u]) > 0.01
+
+    @property
+    def active_units(self) -> np.ndarray:
+        return self.mu_variance > self.ACTIVE_THRESHOLD
+
+    def __len__(self) -> int:
+        return len(self.filenames)
+
+    def to_plain(self) -> dict:
+        out = {name: torch.as_tensor(np.asarray(getattr(self, name))).to(dtype) for name, dtype in _ARRAYS.items()}
+        out.update(filenames=list(self.filenames), attribute_names=list(self.attribute_names), info=dict(self.info))
+        return out
+
+    @classmethod
+    def from_plain(cls, data: dict) -> "AnalysisBundle":
+        expected = {f.name for f in fields(cls)}
+        missing = expected - set(data)
+        if missing:
+            raise ValueError(f"analysis bundle lacks {sorted(missing)}")
+        kw = {name: data[name].float().numpy() if data[name].is_floating_point() else data[name].numpy()
+              for name in _ARRAYS}
+        kw.update(filenames=list(data["filenames"]), attribute_names=list(data["attribute_names"]),
+                  info=dict(data["info"]))
+        n = len(kw["filenames"])
+        for name in ("mu", "attributes", "partition", "recon_mse", "kl_per_image", "pca", "tsne"):
+            if len(kw[name]) != n:
+                raise ValueError(f"analysis bundle: {name} has {len(kw[name])} rows, filenames {n}")
+        return cls(**kw)

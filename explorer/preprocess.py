@@ -1,0 +1,44 @@
+"""The one preprocessing function: centre crop, resize, [0,1] floats.
+
+Training caches its output as uint8, the app and export call it on photos; flips are a training-only
+augmentation and live in the training loop, never here.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from explorer.config import PreprocessConfig
+
+
+def preprocess_to_uint8(img: Image.Image, cfg: PreprocessConfig) -> np.ndarray:
+    """Photo -> (3, S, S) uint8 array. ``img`` may be lazily opened, so JPEG draft mode can apply."""
+    size = cfg.image_size
+    w, h = img.size
+    if cfg.draft and img.format == "JPEG":  # no effect on an image that is already loaded
+        # Ask the decoder for the smallest DCT scale that still leaves >= `size` pixels in the crop.
+        need = size / cfg.crop_fraction / min(w, h)
+        img.draft("RGB", (math.ceil(w * need), math.ceil(h * need)))
+    img = ImageOps.exif_transpose(img)  # phone photos store rotation in EXIF; CelebA has none
+    if img.mode != "RGB":
+        # RGBA/LA: composite on white rather than dropping alpha, which leaves black fringes.
+        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            rgba = img.convert("RGBA")
+            bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(bg, rgba)
+        img = img.convert("RGB")
+    w, h = img.size
+    side = max(1, round(min(w, h) * cfg.crop_fraction))
+    left, top = (w - side) // 2, (h - side) // 2
+    img = img.crop((left, top, left + side, top + side))
+    img = img.resize((size, size), Image.Resampling.BICUBIC)
+    return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).copy()
+
+
+def uint8_to_float(arr):
+    """uint8 (…,3,S,S) array or tensor -> float32 in [0,1] (torch tensor)."""
+    return torch.as_tensor(arr).float().div_(255.0)
+
