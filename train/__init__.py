@@ -1,0 +1,1 @@
+"""Offline training for the VAE explorer: `python -m train --help`."""

@@ -1,0 +1,97 @@
+"""`python -m train`: fit the VAE on a CelebA folder and write one checkpoint (plus its run folder).
+
+Many GPUs: `torchrun --nproc_per_node=K -m train ...` (DistributedDataParallel; --batch-size is the
+global batch, split across processes).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+EPILOG = """\
+outputs:
+  OUT                 the checkpoint: weights, config, preprocessing, attribute names, training summary,
+                      curves, analysis bundle and resume state (written atomically after every epoch)
+  OUT_STEM_run/       metrics.csv, grids/epochNNN_{reconstruction,samples}.png, tensorboard/ (if installed)
+
+examples:
+  python -m train --data-dir ~/data/celeba --out runs/vae64.pt --epochs 30
+  python -m train --data-dir ~/data/celeba --out runs/vae64.pt --epochs 40 --resume   # continue to 40
+  torchrun --nproc_per_node=4 -m train --data-dir ~/data/celeba --out runs/vae64.pt --batch-size 1024
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from train.loop import TrainConfig
+
+    d = TrainConfig(data_dir="", out="")
+    p = argparse.ArgumentParser(prog="python -m train", description=__doc__, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("data")
+    g.add_argument("--data-dir", required=True,
+                   help="CelebA folder: official layout, torchvision root (DIR/celeba), Kaggle layout, or "
+                        "img_align_celeba.zip beside the annotation files")
+    g.add_argument("--cache-dir", default=None, help="where decoded images are cached (default ~/.cache/vae-explorer)")
+    g.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
+    g.add_argument("--strict", action="store_true", help="stop at the first unreadable image instead of skipping it")
+    g.add_argument("--max-train-images", type=int, default=None, help="use only the first N train images (quick runs)")
+    g = p.add_argument_group("model")
+    g.add_argument("--image-size", type=int, default=d.image_size, choices=(32, 64, 128), help="(default %(default)s)")
+    g.add_argument("--latent-dim", type=int, default=d.latent_dim, help="(default %(default)s)")
+    g.add_argument("--channels", type=lambda s: tuple(int(c) for c in s.split(",")), default=d.channels,
+                   help="encoder channels per stage, comma separated (default 32,64,128,256,512)")
+    g = p.add_argument_group("objective")
+    g.add_argument("--likelihood", choices=("calibrated", "fixed"), default=d.likelihood,
+                   help="Gaussian decoder: 'calibrated' sets sigma^2 to the batch MSE (sigma-VAE); 'fixed' uses "
+                        "--sigma (default %(default)s)")
+    g.add_argument("--sigma", type=float, default=d.sigma, help="sigma of the fixed Gaussian likelihood (default %(default)s)")
+    g.add_argument("--beta", type=float, default=d.beta, help="weight of the KL term (default %(default)s)")
+    g.add_argument("--kl-warmup-epochs", type=float, default=d.kl_warmup_epochs,
+                   help="ramp beta linearly from 0 over this many epochs (default %(default)s)")
+    g.add_argument("--free-bits", type=float, default=d.free_bits,
+                   help="nats per latent dimension below which the KL is not penalised (default %(default)s)")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--out", required=True, help="checkpoint path to write (and to read with --resume)")
+    g.add_argument("--epochs", type=int, default=d.epochs, help="total epochs, counting resumed ones (default %(default)s)")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help="global batch size (default %(default)s)")
+    g.add_argument("--lr", type=float, default=d.lr, help="peak AdamW learning rate (default %(default)s)")
+    g.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="linear LR warm-up, then cosine (default %(default)s)")
+    g.add_argument("--seed", type=int, default=d.seed, help="(default %(default)s)")
+    g.add_argument("--resume", action="store_true", help="continue the run saved at --out")
+    g = p.add_argument_group("hardware")
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="(default %(default)s)")
+    g.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="auto = bf16 autocast on CUDA, fp32 on CPU (default %(default)s)")
+    g.add_argument("--compile", action="store_true", help="torch.compile the model (worth it for long GPU runs)")
+    g.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: PyTorch's choice)")
+    g = p.add_argument_group("analysis bundle (written at the end)")
+    g.add_argument("--no-export", action="store_true", help="skip the analysis bundle")
+    g.add_argument("--bundle-splits", default=d.bundle_splits, help="splits to encode: comma list or 'all' (default %(default)s)")
+    g.add_argument("--bundle-max-images", type=int, default=None, help="encode at most N images")
+    g.add_argument("--no-tsne", action="store_true", help="skip t-SNE in the bundle (PCA only)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    return p
+
+
+def main(argv=None) -> None:
+    from explorer.celeba import CelebAError
+    from train.loop import TrainConfig, TrainingStopped, train
+
+    a = build_parser().parse_args(argv)
+    cfg = TrainConfig(
+        data_dir=a.data_dir, out=a.out, epochs=a.epochs, image_size=a.image_size, latent_dim=a.latent_dim,
+        channels=a.channels, batch_size=a.batch_size, lr=a.lr, warmup_steps=a.warmup_steps,
+        likelihood=a.likelihood, sigma=a.sigma, beta=a.beta, kl_warmup_epochs=a.kl_warmup_epochs,
+        free_bits=a.free_bits, seed=a.seed, device=a.device, precision=a.precision, compile=a.compile,
+        resume=a.resume, strict=a.strict, workers=a.workers, cache_dir=a.cache_dir,
+        max_train_images=a.max_train_images, export=not a.no_export, bundle_splits=a.bundle_splits,
+        bundle_max_images=a.bundle_max_images, tsne=not a.no_tsne, threads=a.threads, progress=not a.no_progress,
+    )
+    try:
+        train(cfg)
+    except CelebAError as e:
+        sys.exit(f"error: {e}")
+    except TrainingStopped as e:
+        sys.exit(f"error: {e}")
+    except KeyboardInterrupt:
+        sys.exit(130)

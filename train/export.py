@@ -1,0 +1,173 @@
+"""The analysis bundle: encodings, KL per dimension, active units, attribute directions, 2-D maps.
+
+Runs at the end of training, and on its own for any checkpoint and dataset:
+    python -m train.export CHECKPOINT --data-dir DIR [--splits valid,test] [--max-images N] [--slim]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from explorer.bundle import AnalysisBundle
+from explorer.model import VAE
+from train.losses import kl_per_dim
+from train.prepare import CachedData
+
+SPLITS = {"train": 0, "valid": 1, "test": 2}
+
+
+def parse_splits(text: str) -> list[int]:
+    if text.strip() == "all":
+        return [0, 1, 2]
+    try:
+        return sorted({SPLITS[s.strip()] for s in text.split(",") if s.strip()})
+    except KeyError as e:
+        raise SystemExit(f"error: unknown split {e}; use a comma list of train, valid, test, or 'all'") from None
+
+
+@torch.no_grad()
+def encode_cache(model: VAE, images: np.ndarray, device, batch: int = 512, progress: bool = False):
+    """uint8 (N,3,S,S) -> mu, logvar (N,D) float32 and per-image MSE of the reconstruction from mu."""
+    from tqdm import tqdm
+
+    model.eval()
+    mus, logvars, mses = [], [], []
+    for s in tqdm(range(0, len(images), batch), desc="encoding", disable=not progress, leave=False):
+        x = torch.from_numpy(np.ascontiguousarray(images[s:s + batch])).to(device).float().div_(255.0)
+        mu, logvar = model.encode(x)
+        recon = model.decode(mu).float()
+        mus.append(mu.float().cpu())
+        logvars.append(logvar.float().cpu())
+        mses.append((recon - x).pow(2).flatten(1).mean(1).cpu())
+    return torch.cat(mus).numpy(), torch.cat(logvars).numpy(), torch.cat(mses).numpy()
+
+
+def attribute_directions(mu: np.ndarray, attrs: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
+    """Per attribute: mean(mu | a) - mean(mu | not a), and White's (2016) bias-corrected variant.
+
+    White balances a correlated label by replicating data so that it is equally common among the
+    images with and without the attribute; that equals averaging the mean difference within each
+    stratum of the confounder. We use, per attribute, the other attribute most correlated with it
+    (for Smiling that is High_Cheekbones; for Heavy_Makeup, Male).
+    """
+    a = attrs.astype(bool)
+    n_attr, d = a.shape[1], mu.shape[1]
+    plain = np.zeros((n_attr, d), np.float32)
+    balanced = np.zeros((n_attr, d), np.float32)
+    confounders = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.corrcoef(a.T.astype(np.float64))
+    corr = np.nan_to_num(corr)
+    np.fill_diagonal(corr, 0)
+    for j in range(n_attr):
+        pos, neg = a[:, j], ~a[:, j]
+        if pos.any() and neg.any():
+            plain[j] = mu[pos].mean(0) - mu[neg].mean(0)
+        c = int(np.argmax(np.abs(corr[j])))
+        diffs = [mu[pos & s].mean(0) - mu[neg & s].mean(0) for s in (a[:, c], ~a[:, c])
+                 if (pos & s).any() and (neg & s).any()]
+        balanced[j] = np.mean(diffs, axis=0) if diffs else plain[j]
+        confounders.append(c)
+    return plain, balanced, confounders
+
+
+def pca_2d(x: np.ndarray, k: int = 2) -> np.ndarray:
+    xc = x - x.mean(0)
+    _, _, vt = np.linalg.svd(xc.astype(np.float64), full_matrices=False)
+    return (xc @ vt[:k].T).astype(np.float32)
+
+
+def tsne_2d(x: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
+    """openTSNE when installed (faster, FFT-accelerated), else scikit-learn. PCA to 50 dims first."""
+    n = len(x)
+    if n < 5:
+        return np.full((n, 2), np.nan, np.float32), "none (fewer than 5 points)"
+    xr = pca_2d(x, min(50, x.shape[1], n)) if x.shape[1] > 50 else x.astype(np.float32)
+    perplexity = float(min(30.0, (n - 1) / 3.0))
+    try:
+        from openTSNE import TSNE
+
+        emb = TSNE(perplexity=perplexity, random_state=seed, n_jobs=-1, verbose=False).fit(xr)
+        return np.asarray(emb, dtype=np.float32), "openTSNE"
+    except ImportError:
+        from sklearn.manifold import TSNE
+
+        emb = TSNE(perplexity=perplexity, random_state=seed, init="pca").fit_transform(xr)
+        return emb.astype(np.float32), "scikit-learn"
+
+
+def build_bundle(model: VAE, cache: CachedData, splits, device, max_images: int | None = None, tsne: bool = True,
+                 seed: int = 0, log=print, progress: bool = False) -> AnalysisBundle:
+    t0 = time.perf_counter()
+    idx = cache.split(splits)
+    if max_images and len(idx) > max_images:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, max_images, replace=False))
+    if len(idx) == 0:
+        raise SystemExit(f"error: no images in splits {splits} to build the analysis bundle from")
+    mu, logvar, mse = encode_cache(model, cache.images[idx], device, progress=progress)
+    kld = kl_per_dim(torch.from_numpy(mu), torch.from_numpy(logvar)).numpy()
+    attrs = cache.attributes[idx]
+    plain, balanced, confounders = attribute_directions(mu, attrs)
+    if tsne:
+        coords, backend = tsne_2d(mu, seed)
+    else:
+        coords, backend = np.full((len(idx), 2), np.nan, np.float32), "none (--no-tsne)"
+    bundle = AnalysisBundle(
+        mu=mu, attributes=attrs, partition=cache.partition[idx], recon_mse=mse, kl_per_image=kld.sum(1),
+        kl_per_dim=kld.mean(0), mu_variance=mu.var(0), directions=plain, directions_balanced=balanced,
+        pca=pca_2d(mu), tsne=coords, filenames=[cache.filenames[i] for i in idx],
+        attribute_names=list(cache.attribute_names),
+        info={"splits": [k for k, v in SPLITS.items() if v in splits], "images": int(len(idx)),
+              "tsne_backend": backend, "seconds": round(time.perf_counter() - t0, 1),
+              "balanced_confounders": [cache.attribute_names[c] for c in confounders]},
+    )
+    log(f"analysis bundle: {len(idx)} images, {int(bundle.active_units.sum())}/{mu.shape[1]} active units, "
+        f"KL {bundle.kl_per_image.mean():.1f} nats/image, MSE {mse.mean():.5f}, t-SNE by {backend}, "
+        f"{bundle.info['seconds']} s")
+    return bundle
+
+
+def main(argv=None):
+    from explorer.celeba import CelebAError, open_celeba
+    from explorer.checkpoint import CheckpointError, atomic_torch_save, load_checkpoint, make_checkpoint, \
+        read_checkpoint_dict
+    from train.prepare import load_or_build_cache
+
+    p = argparse.ArgumentParser(prog="python -m train.export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="checkpoint file to analyse")
+    p.add_argument("--data-dir", required=True, help="CelebA folder (any layout python -m train accepts)")
+    p.add_argument("--splits", default="valid,test", help="comma list of train, valid, test, or 'all' (default: valid,test)")
+    p.add_argument("--max-images", type=int, default=None, help="encode at most N images (a seeded random subset)")
+    p.add_argument("--no-tsne", action="store_true", help="skip t-SNE (PCA only)")
+    p.add_argument("--out", default=None, help="write here instead of updating the checkpoint in place")
+    p.add_argument("--slim", action="store_true",
+                   help="for shipping: drop the resume state and store float16 weights (about a quarter the size)")
+    p.add_argument("--cache-dir", default=None, help="where decoded images are cached (default ~/.cache/vae-explorer)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    try:
+        vae = load_checkpoint(a.checkpoint, device=a.device)
+        data = read_checkpoint_dict(a.checkpoint)
+        index = open_celeba(a.data_dir)
+        cache = load_or_build_cache(index, vae.preprocess_config, a.cache_dir)
+    except (CheckpointError, CelebAError) as e:
+        sys.exit(f"error: {e}")
+    bundle = build_bundle(vae.model, cache, parse_splits(a.splits), vae.device, a.max_images, not a.no_tsne,
+                          a.seed, progress=True)
+    ckpt = make_checkpoint(vae.model, vae.preprocess_config, data["attribute_names"], data["summary"],
+                           data["history"], bundle=bundle, train_state=None if a.slim else data["train_state"],
+                           half=a.slim)
+    out = Path(a.out or a.checkpoint)
+    atomic_torch_save(ckpt, out)
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
