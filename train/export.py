@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from explorer.bundle import AnalysisBundle
+from explorer.latent import mean_difference_directions
 from explorer.model import VAE
 from train.losses import kl_per_dim
 from train.prepare import CachedData
@@ -56,23 +57,17 @@ def attribute_directions(mu: np.ndarray, attrs: np.ndarray) -> tuple[np.ndarray,
     (for Smiling that is High_Cheekbones; for Heavy_Makeup, Male).
     """
     a = attrs.astype(bool)
-    n_attr, d = a.shape[1], mu.shape[1]
-    plain = np.zeros((n_attr, d), np.float32)
-    balanced = np.zeros((n_attr, d), np.float32)
-    confounders = []
+    plain = mean_difference_directions(mu, a)
+    balanced = plain.copy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.corrcoef(a.T.astype(np.float64))
-    corr = np.nan_to_num(corr)
+        corr = np.nan_to_num(np.corrcoef(a.T.astype(np.float64)))
     np.fill_diagonal(corr, 0)
-    for j in range(n_attr):
-        pos, neg = a[:, j], ~a[:, j]
-        if pos.any() and neg.any():
-            plain[j] = mu[pos].mean(0) - mu[neg].mean(0)
-        c = int(np.argmax(np.abs(corr[j])))
-        diffs = [mu[pos & s].mean(0) - mu[neg & s].mean(0) for s in (a[:, c], ~a[:, c])
-                 if (pos & s).any() and (neg & s).any()]
-        balanced[j] = np.mean(diffs, axis=0) if diffs else plain[j]
-        confounders.append(c)
+    confounders = [int(np.argmax(np.abs(corr[j]))) for j in range(a.shape[1])]
+    for j, c in enumerate(confounders):
+        diffs = [mean_difference_directions(mu[s], a[s][:, [j]])[0] for s in (a[:, c], ~a[:, c])
+                 if a[s, j].any() and (~a[s, j]).any()]
+        if diffs:
+            balanced[j] = np.mean(diffs, axis=0)
     return plain, balanced, confounders
 
 

@@ -125,7 +125,8 @@ def lr_at(cfg: TrainConfig, step: int, total_steps: int) -> float:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, log=None):
+    def __init__(self, cfg: TrainConfig, log=None, cache: CachedData | None = None):
+        """`cache` replaces reading cfg.data_dir (benchmarks pass a synthetic one)."""
         self.cfg = cfg
         self.dist, self.device = init_distributed(cfg.device)
         self.log = log or (lambda msg: print(msg, flush=True) if self.dist.main else None)
@@ -134,7 +135,7 @@ class Trainer:
         self.out = Path(cfg.out)
         self.run_dir = self.out.with_name(self.out.stem + "_run")
         self.resume_state = self._read_resume_state() if cfg.resume else None
-        self._setup_data()
+        self._setup_data(cache)
         self._setup_model()
 
     # ----- setup ---------------------------------------------------------------------------------
@@ -156,18 +157,20 @@ class Trainer:
         self.cfg.image_size, self.cfg.latent_dim, self.cfg.channels = saved.image_size, saved.latent_dim, saved.channels
         return {"data": data, "ts": ts}
 
-    def _setup_data(self):
+    def _setup_data(self, cache: CachedData | None):
         cfg = self.cfg
         self.pre = PreprocessConfig(image_size=cfg.image_size)
-        index = open_celeba(cfg.data_dir)
-        self.log(index.describe())
-        # Rank 0 decodes; the others wait and then read the same cache files.
-        if self.dist.main:
-            cache = load_or_build_cache(index, self.pre, cfg.cache_dir, cfg.workers, cfg.progress, cfg.strict,
-                                        log=self.log)
-        self.dist.barrier()
-        if not self.dist.main:
-            cache = load_or_build_cache(index, self.pre, cfg.cache_dir, 1, False, cfg.strict, log=lambda m: None)
+        if cache is None:
+            index = open_celeba(cfg.data_dir)
+            self.log(index.describe())
+            # Rank 0 decodes; the others wait and then read the same cache files.
+            if self.dist.main:
+                cache = load_or_build_cache(index, self.pre, cfg.cache_dir, cfg.workers, cfg.progress, cfg.strict,
+                                            log=self.log)
+            self.dist.barrier()
+            if not self.dist.main:
+                cache = load_or_build_cache(index, self.pre, cfg.cache_dir, 1, False, cfg.strict,
+                                            log=lambda m: None)
         self.cache: CachedData = cache
         self.train_idx = cache.split([0])
         if cfg.max_train_images:
