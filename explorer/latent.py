@@ -1,0 +1,252 @@
+"""Latent-space math for the explorer: sampling, interpolation, attribute directions and edits.
+
+Pure numpy (no Streamlit, no torch): every function takes and returns arrays, so the views only
+draw and the tests check the math on its own. Latent vectors are float32; shapes are written as
+(N,D) for N vectors of dimension D and (K,D) for K attribute directions.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import numpy as np
+
+__all__ = [
+    "sample_z", "sample_face", "lerp", "slerp", "interpolate", "unit", "edit", "strength_strip", "analogy",
+    "roc_auc", "direction_aucs", "mean_difference_directions", "heldout_direction_aucs", "dims_by_kl",
+    "traversal", "selection_mean", "face_vector",
+]
+
+
+def _f32(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Sampling
+# --------------------------------------------------------------------------------------------
+
+def sample_z(n: int, dim: int, seed: int, tau: float = 1.0) -> np.ndarray:
+    """n draws from N(0, tau^2 I): (n,D) float32.
+
+    The generator fills row by row, so row i is the same whatever n is (as long as n > i): a face
+    picked from a grid of 16 stays the same face in a grid of 64, and ``sample_face`` can rebuild it.
+    """
+    rng = np.random.default_rng(int(seed))
+    return (rng.standard_normal((int(n), int(dim)), dtype=np.float64) * float(tau)).astype(np.float32)
+
+
+def sample_face(seed: int, index: int, dim: int, tau: float = 1.0) -> np.ndarray:
+    """Row ``index`` of ``sample_z(index + 1, dim, seed, tau)``: (D,)."""
+    return sample_z(int(index) + 1, dim, seed, tau)[int(index)]
+
+
+# --------------------------------------------------------------------------------------------
+# Interpolation
+# --------------------------------------------------------------------------------------------
+
+def _ts(t) -> np.ndarray:
+    return np.atleast_1d(np.asarray(t, dtype=np.float64))
+
+
+def lerp(a, b, t) -> np.ndarray:
+    """(1 - t) a + t b for each t: (T,D)."""
+    a, b, t = np.asarray(a, np.float64), np.asarray(b, np.float64), _ts(t)[:, None]
+    return ((1 - t) * a + t * b).astype(np.float32)
+
+
+def slerp(a, b, t) -> np.ndarray:
+    """Spherical interpolation (White 2016, "Sampling Generative Networks", eq. 1): (T,D).
+
+        slerp(a, b; t) = sin((1 - t) θ) / sin θ · a + sin(t θ) / sin θ · b,   cos θ = â · b̂
+
+    In high dimension almost all of N(0, I)'s mass lies near the sphere of radius sqrt(D), and the
+    straight line between two samples passes well inside it (its midpoint has norm about
+    sqrt(D/2)): lerp shows the decoder atypical latents, which look blurred and averaged. When
+    |a| = |b| slerp stays on that sphere. For (anti)parallel or zero vectors θ is undefined and
+    the formula degenerates; there we fall back to lerp.
+    """
+    a64, b64, t = np.asarray(a, np.float64), np.asarray(b, np.float64), _ts(t)[:, None]
+    na, nb = np.linalg.norm(a64), np.linalg.norm(b64)
+    if na < 1e-8 or nb < 1e-8:
+        return lerp(a, b, t[:, 0])
+    cos = float(np.clip(a64 @ b64 / (na * nb), -1.0, 1.0))
+    theta = np.arccos(cos)
+    s = np.sin(theta)
+    if s < 1e-6:
+        return lerp(a, b, t[:, 0])
+    return (np.sin((1 - t) * theta) / s * a64 + np.sin(t * theta) / s * b64).astype(np.float32)
+
+
+def interpolate(a, b, steps: int, method: str = "slerp") -> np.ndarray:
+    """``steps`` evenly spaced points from a to b inclusive: (steps,D)."""
+    t = np.linspace(0.0, 1.0, int(steps))
+    if method == "lerp":
+        return lerp(a, b, t)
+    if method == "slerp":
+        return slerp(a, b, t)
+    raise ValueError(f"method must be 'lerp' or 'slerp', got {method!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Directions and edits
+# --------------------------------------------------------------------------------------------
+
+def unit(v, eps: float = 1e-12) -> np.ndarray:
+    """Rows scaled to length 1 ((D,) or (K,D)); an all-zero row (an attribute absent from the data)
+    stays zero rather than becoming NaN."""
+    v = np.asarray(v, np.float64)
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return np.where(n > eps, v / np.maximum(n, eps), 0.0).astype(np.float32)
+
+
+def edit(z, directions, weights) -> np.ndarray:
+    """z + Σ_k w_k d_k with the directions made unit length: (D,) -> (D,), (N,D) -> (N,D).
+
+    With unit directions a weight is a distance in latent units (the prior's standard deviation),
+    so weights of different attributes are comparable. ``directions`` (K,D), ``weights`` (K,).
+    """
+    z = _f32(z)
+    d = unit(np.atleast_2d(directions))
+    w = np.asarray(weights, np.float32).reshape(-1)
+    if len(w) != len(d):
+        raise ValueError(f"{len(w)} weights for {len(d)} directions")
+    return (z + w @ d).astype(np.float32)
+
+
+def strength_strip(z, delta, strengths: Sequence[float]) -> np.ndarray:
+    """z + s · delta for each strength s: (T,D). Shows how an edit grows, and where it breaks."""
+    s = np.asarray(strengths, np.float32)[:, None]
+    return (_f32(z)[None, :] + s * _f32(delta)[None, :]).astype(np.float32)
+
+
+def analogy(a, b, c) -> np.ndarray:
+    """A - B + C (Mikolov-style word analogies, applied to faces by White 2016): what C becomes when
+    it changes the way B changes into A."""
+    return (_f32(a) - _f32(b) + _f32(c)).astype(np.float32)
+
+
+def mean_difference_directions(mu, attributes) -> np.ndarray:
+    """(N,D) encodings, (N,K) 0/1 labels -> (K,D): mean(mu | attribute) - mean(mu | not).
+
+    The same estimator train/export.py stores in the bundle; here for held-out scoring. A column
+    with only one class gives a zero row.
+    """
+    mu = np.asarray(mu, np.float64)
+    a = np.asarray(attributes).astype(bool)
+    pos = a.sum(0)
+    neg = len(a) - pos
+    sum_pos = a.T.astype(np.float64) @ mu  # (K,D)
+    total = mu.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = sum_pos / pos[:, None] - (total[None, :] - sum_pos) / neg[:, None]
+    d[(pos == 0) | (neg == 0)] = 0.0
+    return d.astype(np.float32)
+
+
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties sharing their average rank (what the Mann-Whitney statistic needs)."""
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    starts = np.r_[True, xs[1:] != xs[:-1]]
+    group = np.cumsum(starts) - 1  # group id of each sorted element
+    first = np.flatnonzero(starts)  # 0-based start of each tie group
+    counts = np.diff(np.r_[first, len(xs)])
+    avg = first + (counts + 1) / 2.0  # average of ranks first+1 .. first+count
+    ranks = np.empty(len(x), np.float64)
+    ranks[order] = avg[group]
+    return ranks
+
+
+def roc_auc(scores, labels) -> float:
+    """Area under the ROC curve from ranks (Mann-Whitney U / (n1 n0)); ties count one half.
+
+    The probability that a random positive scores above a random negative: 0.5 is chance, 1 is
+    perfect separation. NaN when one class is empty.
+    """
+    s = np.asarray(scores, np.float64).reshape(-1)
+    y = np.asarray(labels).astype(bool).reshape(-1)
+    if s.shape != y.shape:
+        raise ValueError(f"scores {s.shape} and labels {y.shape} differ in length")
+    n1 = int(y.sum())
+    n0 = len(y) - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    r = _average_ranks(s)
+    return float((r[y].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
+
+
+def direction_aucs(mu, attributes, directions) -> np.ndarray:
+    """For each attribute k, the ROC AUC of the projection mu · d̂_k against label k: (K,).
+
+    How well one straight direction separates the faces with the attribute from those without:
+    near 1, adding the direction reliably adds the attribute; near 0.5, it is mostly noise.
+    """
+    mu = np.asarray(mu, np.float32)
+    a = np.asarray(attributes)
+    proj = mu @ unit(directions).T  # (N,K)
+    return np.array([roc_auc(proj[:, k], a[:, k]) for k in range(a.shape[1])])
+
+
+def heldout_direction_aucs(mu, attributes, seed: int = 0) -> np.ndarray:
+    """Two-fold cross-fitted AUC: directions from one random half score the other half, and back;
+    the two AUCs are averaged: (K,). The bundle's directions were fitted on the same encodings the
+    plain AUC scores, so this is the honest figure for a face the directions have not seen."""
+    mu = np.asarray(mu, np.float32)
+    a = np.asarray(attributes)
+    fold = np.random.default_rng(seed).permutation(len(mu)) % 2 == 0
+    out = []
+    for train in (fold, ~fold):
+        d = mean_difference_directions(mu[train], a[train])
+        out.append(direction_aucs(mu[~train], a[~train], d))
+    if len(mu) < 4:
+        return np.full(a.shape[1], np.nan)
+    with warnings.catch_warnings():  # an attribute absent from both folds is NaN, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.stack(out), axis=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Dimensions, traversals, selections
+# --------------------------------------------------------------------------------------------
+
+def dims_by_kl(kl_per_dim) -> np.ndarray:
+    """Dimension indices, most informative (largest mean KL) first; ties keep index order."""
+    kl = np.nan_to_num(np.asarray(kl_per_dim, np.float64), nan=-np.inf)
+    return np.argsort(-kl, kind="stable")
+
+
+def traversal(z, dim: int, values) -> np.ndarray:
+    """Copies of z with coordinate ``dim`` set to each value: (T,D)."""
+    z = _f32(z)
+    out = np.repeat(z[None, :], len(values), axis=0)
+    out[:, int(dim)] = np.asarray(values, np.float32)
+    return out
+
+
+def selection_mean(mu, rows) -> np.ndarray:
+    """Mean encoding of the selected rows: (D,). Raises ValueError on an empty selection."""
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    if rows.size == 0:
+        raise ValueError("empty selection")
+    return np.asarray(mu, np.float64)[rows].mean(0).astype(np.float32)
+
+
+def face_vector(ref, latent_dim: int, mu=None) -> np.ndarray:
+    """The latent vector (D,) a face reference names (``explorer.urlstate.FaceRef``, duck-typed):
+    kind 'zero', 'sample' (seed, index, tau), 'row' (a row of the bundle's encodings ``mu``) or
+    'z' (the vector itself, e.g. an encoded upload)."""
+    if ref.kind == "zero":
+        return np.zeros(latent_dim, np.float32)
+    if ref.kind == "sample":
+        return sample_face(ref.seed, ref.index, latent_dim, ref.tau)
+    if ref.kind == "row":
+        if mu is None or not 0 <= ref.index < len(mu):
+            raise ValueError(f"no encoded face number {ref.index}")
+        return np.asarray(mu[ref.index], np.float32)
+    if ref.kind == "z":
+        z = _f32(ref.z)
+        if z.shape != (latent_dim,):
+            raise ValueError(f"latent vector has {z.size} values, the model needs {latent_dim}")
+        return z
+    raise ValueError(f"unknown face kind {ref.kind!r}")
