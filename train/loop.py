@@ -223,7 +223,7 @@ class Trainer:
         self.data_gen.manual_seed(cfg.seed + 1000 * self.dist.rank)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.epoch_gen_state = self.data_gen.get_state()
-        self.sigma_ema = None
+        self.sigma_estimate = None
         self.history: list[dict] = []
         self.elapsed = 0.0
         if self.resume_state:
@@ -251,7 +251,7 @@ class Trainer:
             "data_gen_state": self.data_gen.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
-            "sigma_ema": self.sigma_ema,
+            "sigma_estimate": self.sigma_estimate,
             "elapsed": self.elapsed,
             "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.cfg).items()},
         }
@@ -267,7 +267,7 @@ class Trainer:
         torch.set_rng_state(ts["torch_rng"])
         if ts.get("cuda_rng") is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state(ts["cuda_rng"], self.device)
-        self.sigma_ema, self.elapsed = ts["sigma_ema"], ts["elapsed"]
+        self.sigma_estimate, self.elapsed = ts["sigma_estimate"], ts["elapsed"]
         self.history = list(data.get("history") or [])
         where = f"epoch {self.epoch}" + (f", batch {self.batch_in_epoch}" if self.batch_in_epoch else "")
         self.log(f"resuming {self.out} after {where} (step {self.step})")
@@ -280,7 +280,7 @@ class Trainer:
             "data": {"data_dir": str(Path(cfg.data_dir).resolve()), "train_images": int(len(self.train_idx)),
                      "valid_images": int(len(self.val_idx)), "unreadable_images": len(self.cache.unreadable)},
             "epochs": self.epoch, "steps": self.step, "seconds": round(self.elapsed, 1),
-            "loss": self.loss_cfg.to_dict(), "likelihood_sigma": self.sigma_ema,
+            "loss": self.loss_cfg.to_dict(), "likelihood_sigma": self.sigma_estimate,
             "batch_size": self.batch * self.dist.world, "lr": cfg.lr, "seed": cfg.seed,
             "device": str(self.device), "precision": self.precision, "processes": self.dist.world,
             "parameters": count_parameters(self.model),
@@ -358,7 +358,9 @@ class Trainer:
         self._check_finite(mean[0])
         seconds = time.perf_counter() - t0
         sigma = mean[3]
-        self.sigma_ema = sigma if self.loss_cfg.likelihood == "calibrated" else self.loss_cfg.sigma
+        # The likelihood sigma this epoch settled on (the calibrated one is re-estimated every batch);
+        # validation scores the ELBO with it.
+        self.sigma_estimate = sigma if self.loss_cfg.likelihood == "calibrated" else self.loss_cfg.sigma
         return {"train_nelbo": mean[0], "train_kl": mean[1], "train_mse": mean[2], "sigma": sigma,
                 "epoch_seconds": seconds, "images_per_s": count * self.batch * self.dist.world / seconds}
 
@@ -393,7 +395,7 @@ class Trainer:
         self.model.eval()
         gen = torch.Generator(device=self.device)
         gen.manual_seed(12345)  # the same noise every epoch, so curves compare like with like
-        sigma = self.sigma_ema or self.loss_cfg.sigma
+        sigma = self.sigma_estimate or self.loss_cfg.sigma
         fixed = LossConfig(likelihood="fixed", sigma=max(sigma, 1e-3))
         sums, n = np.zeros(3), 0
         for start in range(0, len(self.val_idx), 512):
