@@ -1,0 +1,286 @@
+"""The explorer's view state <-> URL query parameters, so that a link reproduces the same image.
+
+Pure functions (no Streamlit): ``encode(state)`` gives the query parameters, leaving out values at
+their defaults to keep links short; ``decode(params, ...)`` validates every parameter against the
+loaded model and, for each one that is malformed, keeps the default and says so in a message.
+
+Faces are referred to by a short text (``FaceRef``):
+    zero                      z = 0, the prior's mean
+    sample:SEED:INDEX:TAU     face INDEX of the grid drawn from N(0, TAU^2 I) with SEED
+    row:INDEX                 the encoding of row INDEX of the checkpoint's analysis bundle
+    z:BASE64                  the latent vector itself as little-endian float16 (an uploaded photo)
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+from dataclasses import dataclass, field, fields, replace
+from typing import Mapping, Sequence
+
+import numpy as np
+
+VIEWS = ("sample", "sliders", "map", "arithmetic", "interpolate", "reconstruct", "diagnostics")
+PROJECTIONS = ("tsne", "pca")
+DIRECTIONS = ("balanced", "mean")
+COLOR_EXTRA = ("none", "kl", "mse")  # besides the attribute names
+
+SEED_MAX = 2**32 - 1
+TAU_RANGE = (0.0, 2.0)
+N_RANGE = (4, 64)
+STEPS_RANGE = (3, 16)
+Z_RANGE = (-5.0, 5.0)  # slider values
+WEIGHT_RANGE = (-12.0, 12.0)  # attribute weights, in latent units (class gaps are 2-8 in trained models)
+DECIMALS = 4  # floats are stored rounded, so that encode/decode round-trips exactly
+_CKPT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}\.pt$")
+
+
+def q(x: float) -> float:
+    """Round a float the way the URL stores it (the UI stores state rounded, so what a link
+    shows is exactly what the person saw)."""
+    return round(float(x), DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def _fmt(x: float) -> str:
+    return np.format_float_positional(q(x), trim="-")
+
+
+@dataclass(frozen=True)
+class FaceRef:
+    kind: str = "zero"  # zero | sample | row | z
+    seed: int = 0
+    index: int = 0
+    tau: float = 1.0
+    z: tuple = ()  # float16-rounded values for kind "z"
+
+    @staticmethod
+    def sample(seed: int, index: int, tau: float) -> "FaceRef":
+        return FaceRef("sample", seed=int(seed), index=int(index), tau=q(tau))
+
+    @staticmethod
+    def row(index: int) -> "FaceRef":
+        return FaceRef("row", index=int(index))
+
+    @staticmethod
+    def vector(z) -> "FaceRef":
+        """A literal vector, rounded to float16 now, so the face shown equals the face linked."""
+        return FaceRef("z", z=tuple(float(v) for v in np.asarray(z, np.float32).astype(np.float16)))
+
+    def to_text(self) -> str:
+        if self.kind == "zero":
+            return "zero"
+        if self.kind == "sample":
+            return f"sample:{self.seed}:{self.index}:{_fmt(self.tau)}"
+        if self.kind == "row":
+            return f"row:{self.index}"
+        raw = np.asarray(self.z, np.float16).astype("<f2").tobytes()
+        return "z:" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def describe(self) -> str:
+        if self.kind == "zero":
+            return "z = 0 (the mean face)"
+        if self.kind == "sample":
+            return f"sample #{self.index + 1} of seed {self.seed}, τ = {_fmt(self.tau)}"
+        if self.kind == "row":
+            return f"encoded dataset face, row {self.index}"
+        return "an encoded photo"
+
+
+def parse_face(text: str, latent_dim: int, n_rows: int) -> FaceRef:
+    """Text -> FaceRef; ValueError with a readable reason when malformed or out of range."""
+    kind, _, rest = text.partition(":")
+    if kind == "zero" and not rest:
+        return FaceRef()
+    if kind == "sample":
+        parts = rest.split(":")
+        if len(parts) != 3:
+            raise ValueError("expected sample:SEED:INDEX:TAU")
+        seed, index = _int(parts[0], 0, SEED_MAX), _int(parts[1], 0, N_RANGE[1] - 1)
+        return FaceRef.sample(seed, index, _float(parts[2], *TAU_RANGE))
+    if kind == "row":
+        index = _int(rest, 0, max(n_rows - 1, 0))
+        if n_rows == 0:
+            raise ValueError("this checkpoint has no encoded dataset faces")
+        return FaceRef.row(index)
+    if kind == "z":
+        try:
+            raw = base64.urlsafe_b64decode(rest + "=" * (-len(rest) % 4))
+        except (binascii.Error, ValueError):
+            raise ValueError("not base64") from None
+        if len(raw) != 2 * latent_dim:
+            raise ValueError(f"holds {len(raw) // 2} values, the model has {latent_dim} dimensions")
+        z = np.frombuffer(raw, "<f2")
+        if not np.all(np.isfinite(z)):
+            raise ValueError("holds non-finite values")
+        return FaceRef("z", z=tuple(float(v) for v in z))
+    raise ValueError("expected zero, sample:SEED:INDEX:TAU, row:INDEX or z:BASE64")
+
+
+def _int(text: str, lo: int, hi: int) -> int:
+    try:
+        v = int(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+    if not lo <= v <= hi:
+        raise ValueError(f"{v} is outside {lo}..{hi}")
+    return v
+
+
+def _float(text: str, lo: float, hi: float) -> float:
+    try:
+        v = float(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+    if not math.isfinite(v) or not lo <= v <= hi:
+        raise ValueError(f"{text} is outside {lo:g}..{hi:g}")
+    return q(v)
+
+
+def _pairs(text: str) -> list[tuple[str, str]]:
+    """'a:1,b:-2' -> [('a','1'), ('b','-2')]; ValueError on an item without a colon."""
+    out = []
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        key, sep, val = item.rpartition(":")
+        if not sep or not key:
+            raise ValueError(f"item {item!r} is not NAME:VALUE")
+        out.append((key.strip(), val))
+    return out
+
+
+@dataclass
+class ViewState:
+    """Everything a link restores. Mutable: the UI keeps one per browser session."""
+
+    view: str = "sample"
+    seed: int = 0
+    tau: float = 0.8
+    n: int = 16
+    base: FaceRef = field(default_factory=lambda: FaceRef.sample(0, 0, 0.8))
+    dims: dict = field(default_factory=dict)  # slider overrides {dim: value}; other dims follow the base face
+    dim: int | None = None  # traversal dimension; None = the most informative one
+    edit: dict = field(default_factory=dict)  # {attribute name: weight}
+    direction: str = "balanced"
+    a: FaceRef = field(default_factory=lambda: FaceRef.sample(1, 0, 0.8))
+    b: FaceRef = field(default_factory=lambda: FaceRef.sample(1, 1, 0.8))
+    c: FaceRef = field(default_factory=lambda: FaceRef.sample(1, 2, 0.8))
+    end: FaceRef = field(default_factory=lambda: FaceRef.sample(0, 1, 0.8))
+    steps: int = 8
+    proj: str = "tsne"
+    color: str = "Smiling"
+    point: int | None = None  # map: the row whose face is shown
+    ckpt: str | None = None  # checkpoint file name inside checkpoints/ (the app checks it is listed)
+
+    def copy(self) -> "ViewState":
+        return replace(self, dims=dict(self.dims), edit=dict(self.edit))
+
+
+_FACES = ("base", "a", "b", "c", "end")  # fields that hold a FaceRef; the URL uses the field names
+
+
+def encode(state: ViewState) -> dict[str, str]:
+    """ViewState -> query parameters; a value equal to its default is left out."""
+    default = ViewState()
+    out: dict[str, str] = {}
+    for f in fields(ViewState):
+        v = getattr(state, f.name)
+        if v == getattr(default, f.name):
+            continue
+        if f.name in _FACES:
+            out[f.name] = v.to_text()
+        elif f.name == "dims":
+            out[f.name] = ",".join(f"{k}:{_fmt(x)}" for k, x in sorted(v.items()))
+        elif f.name == "edit":
+            out[f.name] = ",".join(f"{k}:{_fmt(x)}" for k, x in v.items())
+        elif f.name == "tau":
+            out[f.name] = _fmt(v)
+        else:
+            out[f.name] = str(v)
+    return out
+
+
+def decode(params: Mapping[str, str | Sequence[str]], latent_dim: int, attribute_names: Sequence[str],
+           n_rows: int = 0) -> tuple[ViewState, list[str]]:
+    """Query parameters -> (ViewState, messages). Never raises on user input: every malformed or
+    out-of-range parameter keeps its default and adds one message that names it."""
+    s = ViewState()
+    messages: list[str] = []
+    names = list(attribute_names)
+
+    def get(name):
+        v = params.get(name)
+        if isinstance(v, (list, tuple)):
+            v = v[-1] if v else None
+        return v
+
+    parsers = {
+        "view": lambda t: _choice(t, VIEWS),
+        "seed": lambda t: _int(t, 0, SEED_MAX),
+        "tau": lambda t: _float(t, *TAU_RANGE),
+        "n": lambda t: _int(t, *N_RANGE),
+        "dims": lambda t: _dims(t, latent_dim),
+        "dim": lambda t: _int(t, 0, latent_dim - 1),
+        "edit": lambda t: _edit(t, names),
+        "direction": lambda t: _choice(t, DIRECTIONS),
+        "steps": lambda t: _int(t, *STEPS_RANGE),
+        "proj": lambda t: _choice(t, PROJECTIONS),
+        "color": lambda t: _choice(t, tuple(COLOR_EXTRA) + tuple(names)),
+        "point": lambda t: _point(t, n_rows),
+        "ckpt": _ckpt,
+    }
+    for name in _FACES:
+        parsers[name] = lambda t: parse_face(t.strip(), latent_dim, n_rows)
+    for name, parse in parsers.items():
+        text = get(name)
+        if text is None:
+            continue
+        try:
+            setattr(s, name, parse(str(text)))
+        except ValueError as e:
+            messages.append(f"URL parameter {name}={_short(text)} ignored ({e}); using the default.")
+    unknown = sorted(k for k in params if k not in parsers)
+    if unknown:
+        messages.append("Unknown URL parameters ignored: " + ", ".join(unknown) + ".")
+    return s, messages
+
+
+def _short(text, limit: int = 40) -> str:
+    text = str(text)
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def _choice(text: str, options: Sequence[str]) -> str:
+    t = text.strip()
+    if t not in options:
+        listed = ", ".join(options[:8]) + (", …" if len(options) > 8 else "")
+        raise ValueError(f"expected one of {listed}")
+    return t
+
+
+def _dims(text: str, latent_dim: int) -> dict:
+    out = {}
+    for k, v in _pairs(text):
+        out[_int(k, 0, latent_dim - 1)] = _float(v, *Z_RANGE)
+    return out
+
+
+def _edit(text: str, names: list[str]) -> dict:
+    out = {}
+    for k, v in _pairs(text):
+        if k not in names:
+            raise ValueError(f"{k!r} is not one of the model's attributes")
+        out[k] = _float(v, *WEIGHT_RANGE)
+    return out
+
+
+def _point(text: str, n_rows: int) -> int:
+    if n_rows == 0:
+        raise ValueError("this checkpoint has no encoded dataset faces")
+    return _int(text, 0, n_rows - 1)
+
+
+def _ckpt(text: str) -> str:
+    t = text.strip()
+    if not _CKPT_NAME.match(t):
+        raise ValueError("a checkpoint is named by its file name in checkpoints/, e.g. celeba64.pt")
+    return t

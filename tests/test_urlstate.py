@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+
+from explorer import urlstate
+from explorer.urlstate import FaceRef, ViewState, decode, encode
+
+NAMES = ["Eyeglasses", "Male", "Smiling", "Blond_Hair"]
+D = 8
+
+
+def roundtrip(state: ViewState, n_rows: int = 100) -> tuple[ViewState, list[str]]:
+    params = encode(state)
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in params.items())
+    return decode(params, D, NAMES, n_rows)
+
+
+def test_defaults_encode_to_an_empty_url():
+    assert encode(ViewState()) == {}
+    state, messages = decode({}, D, NAMES, 0)
+    assert state == ViewState() and messages == []
+
+
+def test_full_state_round_trips():
+    s = ViewState(view="arithmetic", seed=123456789, tau=0.65, n=36, base=FaceRef.row(42),
+                  dims={0: 1.25, 7: -3.5}, dim=3, edit={"Smiling": 1.5, "Eyeglasses": -2.0, "Blond_Hair": 0.75},
+                  direction="mean", a=FaceRef(), b=FaceRef.sample(9, 63, 1.3), c=FaceRef.row(0),
+                  end=FaceRef.vector(np.linspace(-2, 2, D)), steps=12, proj="pca", color="kl", point=99,
+                  ckpt="dev64.pt")
+    back, messages = roundtrip(s)
+    assert messages == []
+    assert back == s
+    assert list(back.edit) == ["Smiling", "Eyeglasses", "Blond_Hair"]  # order kept for the UI
+
+
+def test_vector_face_is_float16_and_exact_after_round_trip():
+    z = np.random.default_rng(0).standard_normal(D).astype(np.float32)
+    ref = FaceRef.vector(z)
+    np.testing.assert_allclose(ref.z, z, atol=2e-3)
+    text = ref.to_text()
+    assert text.startswith("z:") and "=" not in text
+    assert urlstate.parse_face(text, D, 0) == ref
+
+
+def test_slider_values_are_rounded_consistently():
+    s = ViewState(tau=0.15000000000000002, dims={2: 0.30000000000000004})
+    s.tau = urlstate.q(s.tau)
+    s.dims = {k: urlstate.q(v) for k, v in s.dims.items()}
+    back, _ = roundtrip(s)
+    assert back.tau == 0.15 and back.dims == {2: 0.3}
+    assert encode(ViewState(tau=-0.0)) == {"tau": "0"}
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"view": "nope"}, "view"), ({"seed": "abc"}, "seed"), ({"seed": "-1"}, "seed"), ({"tau": "nan"}, "tau"),
+    ({"tau": "9"}, "tau"), ({"n": "1000"}, "n"), ({"n": "4.5"}, "n"), ({"dims": "3:abc"}, "dims"),
+    ({"dims": "8:1"}, "dims"), ({"dims": "x"}, "dims"), ({"dims": "1:99"}, "dims"),
+    ({"edit": "Smiling:1,Hat:2"}, "edit"), ({"edit": "Smiling:inf"}, "edit"), ({"base": "row:100"}, "base"),
+    ({"base": "sample:1:2"}, "base"), ({"base": "z:!!!"}, "base"), ({"base": "z:AAAA"}, "base"),
+    ({"a": "face"}, "a"), ({"proj": "umap"}, "proj"), ({"color": "Hat"}, "color"), ({"point": "-3"}, "point"),
+    ({"steps": "2"}, "steps"), ({"direction": "up"}, "direction"), ({"ckpt": "../../etc/passwd"}, "ckpt"),
+    ({"ckpt": "/abs/path.pt"}, "ckpt"), ({"dim": "8"}, "dim"),
+])
+def test_malformed_parameter_falls_back_and_says_so(params, field):
+    state, messages = decode(params, D, NAMES, 100)
+    assert getattr(state, field) == getattr(ViewState(), field)
+    assert len(messages) == 1 and f"{field}=" in messages[0] and "default" in messages[0]
+
+
+def test_one_bad_parameter_does_not_spoil_the_others():
+    state, messages = decode({"seed": "7", "tau": "hot", "view": "map", "zzz": "1"}, D, NAMES, 10)
+    assert (state.seed, state.tau, state.view) == (7, 0.8, "map")
+    assert len(messages) == 2 and "zzz" in messages[1]
+
+
+def test_list_values_and_whitespace_are_tolerated():
+    state, messages = decode({"seed": ["1", " 2 "], "edit": " Smiling : 1 , "}, D, NAMES, 0)
+    assert messages == [] and state.seed == 2 and state.edit == {"Smiling": 1.0}
+
+
+def test_rows_need_a_bundle_and_nan_vectors_are_refused():
+    _, messages = decode({"base": "row:0", "point": "0"}, D, NAMES, 0)
+    assert len(messages) == 2 and all("no encoded dataset faces" in m for m in messages)
+    nan = FaceRef("z", z=(float("nan"),) * D).to_text()
+    _, messages = decode({"end": nan}, D, NAMES, 0)
+    assert "non-finite" in messages[0]
