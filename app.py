@@ -1,0 +1,14 @@
+"""See inside a VAE trained on CelebA faces.
+
+    streamlit run app.py                                      # opens checkpoints/celeba64.pt
+    streamlit run app.py -- --checkpoint PATH [--data-dir CELEBA_DIR]
+
+This file only sets up the server. Before it answers, explorer/ui/server.py imports torch and loads the
+default checkpoint, so the first visitor waits no longer than the next; each browser session then runs
+explorer/ui/page.py. The views live in explorer/ui, the math in explorer (latent.py, urlstate.py).
+"""
+import streamlit as st
+
+from explorer.ui.server import lifespan
+
+app = st.App("explorer/ui/page.py", lifespan=lifespan)

@@ -1,0 +1,220 @@
+"""Latency of the explorer in a real browser (Playwright + Debian's Chromium), beside a trivial app.
+
+    python bench/bench_app.py [--checkpoint checkpoints/celeba64.pt] [--moves 30] [--sessions 8]
+
+Measures, on this machine:
+  * slider move -> new face loaded and painted, median over --moves keyboard steps, for the explorer's
+    latent sliders and for bench/trivial_app.py (one slider, one image) on the same machine;
+  * starting the server -> it answers (app.py imports torch and loads the model before that), and
+    opening the page -> first faces loaded, for the first session after the server is up and for later
+    sessions (median of 5), beside the trivial app's first image;
+  * the map of >= 10,000 points: changing the colouring or the projection -> redrawn (median of 10); a
+    checkpoint with a smaller bundle is replaced for this part by a synthetic bundle of 12,000 points;
+  * 8 browser sessions moving sliders at the same moment: errors, latency, and how often the model was
+    loaded (it must be once).
+Times are taken inside the page (performance.now() from the key press to the frame after the image
+loads), so Playwright's own round trips are not counted.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from test_browser import CHROMIUM, CHROMIUM_ARGS, settle, streamlit_server  # noqa: E402
+
+# Arm a timer: starts at the next key press (or pointer press), resolves with the milliseconds until
+# the image matching `sel` has a new src, has loaded, and one frame has been painted.
+IMAGE_CHANGE_JS = """(sel) => { window.__t0 = null; const old = document.querySelector(sel)?.src;
+  const mark = () => { if (window.__t0 === null) window.__t0 = performance.now(); };
+  document.addEventListener('keydown', mark, {capture: true, once: true});
+  document.addEventListener('pointerdown', mark, {capture: true, once: true});
+  window.__done = new Promise(res => {
+    let fired = false;
+    const check = () => { const im = document.querySelector(sel);
+      if (!fired && window.__t0 !== null && im && im.src !== old && im.complete && im.naturalWidth > 0) {
+        fired = true; obs.disconnect(); requestAnimationFrame(() => res(performance.now() - window.__t0)); } };
+    const obs = new MutationObserver(check);
+    obs.observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
+    document.addEventListener('load', check, true);
+  }); }"""
+
+# Arm a timer for the map: from the next Enter or click to the second frame after the chart's traces
+# (names and first x) differ from now.
+MAP_CHANGE_JS = """() => { window.__t0 = null;
+  const sig = () => { const gd = document.querySelector('.js-plotly-plot');
+    return gd && gd._fullData ? gd._fullData.map(t => t.name + ':' + t.x[0] + ':' + t.x.length).join('|') : ''; };
+  const old = sig();
+  const mark = () => { if (window.__t0 === null) window.__t0 = performance.now(); };
+  document.addEventListener('keydown', e => { if (e.key === 'Enter') mark(); }, {capture: true});
+  document.addEventListener('pointerdown', mark, {capture: true, once: true});
+  window.__done = new Promise(res => { const tick = () => {
+    if (window.__t0 !== null && sig() !== old && sig() !== '')
+      requestAnimationFrame(() => requestAnimationFrame(() => res(performance.now() - window.__t0)));
+    else requestAnimationFrame(tick); }; tick(); }); }"""
+
+FIRST_FACE_JS = """window.__firstFace = null;
+document.addEventListener('load', e => { if (window.__firstFace === null && e.target.tagName === 'IMG'
+  && e.target.closest('[data-testid=stMain]')) window.__firstFace = performance.now(); }, true);"""
+
+
+def stats(xs: list[float]) -> str:
+    xs = sorted(xs)
+    p90 = xs[min(len(xs) - 1, round(0.9 * (len(xs) - 1)))]
+    return f"median {statistics.median(xs):6.0f} ms   p90 {p90:6.0f} ms   (n={len(xs)})"
+
+
+def slider_moves(page, image_sel: str, slider_sel: str, moves: int) -> list[float]:
+    slider = page.locator(slider_sel).first
+    slider.focus()
+    out = []
+    for i in range(moves):
+        page.evaluate(IMAGE_CHANGE_JS, image_sel)
+        page.keyboard.press("ArrowRight" if (i // 10) % 2 == 0 else "ArrowLeft")
+        out.append(page.evaluate("window.__done"))
+        page.wait_for_timeout(100)  # a person does not press 10 times a second; keep runs apart
+    return out
+
+
+def new_page(browser, url: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.add_init_script(FIRST_FACE_JS)
+    page.goto(url)
+    return page
+
+
+def first_faces(browser, url: str, timeout: float = 120_000) -> float:
+    page = new_page(browser, url)
+    page.wait_for_function("window.__firstFace !== null", timeout=timeout)
+    t = page.evaluate("window.__firstFace")
+    page.close()
+    return t
+
+
+def bench_trivial(browser, moves: int, tmp: Path) -> dict:
+    with streamlit_server(ROOT / "bench" / "trivial_app.py", log=tmp / "trivial.log") as url:
+        first = [first_faces(browser, url) for _ in range(5)]
+        page = new_page(browser, url)
+        page.wait_for_selector("[data-testid=stImage] img")
+        settle(page)
+        slider = slider_moves(page, "[data-testid=stImage] img", "[data-testid=stSlider] input[type=range]", moves)
+    return {"first": first, "slider": slider}
+
+
+def bench_explorer(browser, ckpt: Path, moves: int, sessions: int, tmp: Path) -> dict:
+    res: dict = {}
+    log = tmp / "explorer.log"
+    t0 = time.perf_counter()
+    with streamlit_server(ROOT / "app.py", "--checkpoint", str(ckpt), log=log) as url:
+        res["server_ready"] = time.perf_counter() - t0
+        res["first_cold"] = first_faces(browser, url)
+        res["first_warm"] = [first_faces(browser, url) for _ in range(5)]
+        page = new_page(browser, url + "/?view=sliders")
+        page.wait_for_selector(".st-key-slider_face img", timeout=60_000)
+        settle(page)
+        res["slider"] = slider_moves(page, ".st-key-slider_face img",
+                                     ".st-key-top_sliders [data-testid=stSlider] input[type=range]", moves)
+        page.close()
+        res["concurrent"] = concurrent(browser, url, sessions)
+        res["loads"] = log.read_text().count("[explorer] loaded checkpoint")
+    return res
+
+
+def concurrent(browser, url: str, sessions: int, rounds: int = 10) -> dict:
+    """Open `sessions` pages on the sliders; in each round every page moves its slider at once."""
+    face, slider = ".st-key-slider_face img", ".st-key-top_sliders [data-testid=stSlider] input[type=range]"
+    pages = [new_page(browser, url + "/?view=sliders") for _ in range(sessions)]
+    for p in pages:
+        p.wait_for_selector(face, timeout=60_000)
+        settle(p)
+    times, errors = [], 0
+    for r in range(rounds):
+        for p in pages:
+            p.evaluate(IMAGE_CHANGE_JS, face)
+        for p in pages:
+            p.locator(slider).nth(r % 4).focus()
+            p.keyboard.press("ArrowRight")
+        for p in pages:
+            times.append(p.evaluate("window.__done"))
+        for p in pages:
+            errors += p.locator("[data-testid=stException]").count()
+        time.sleep(0.2)
+    for p in pages:
+        p.close()
+    return {"times": times, "errors": errors}
+
+
+def bench_map(browser, ckpt: Path, tmp: Path, trials: int = 10) -> tuple[int, list[float], list[float]]:
+    from explorer import load_checkpoint
+
+    bundle = load_checkpoint(ckpt).bundle
+    rows = len(bundle) if bundle is not None else 0
+    if rows < 10_000:
+        from test_app import make_checkpoint_file
+
+        ckpt = make_checkpoint_file(tmp / "map12k.pt", n_rows=12_000, latent_dim=128, image_size=64)
+        rows = 12_000
+    with streamlit_server(ROOT / "app.py", "--checkpoint", str(ckpt), log=tmp / "map.log") as url:
+        page = new_page(browser, url + "/?view=map")
+        page.wait_for_selector(".js-plotly-plot canvas", timeout=60_000)
+        settle(page)
+        colour, proj = [], []
+        box = page.locator(".st-key-map_color input")
+        for i in range(trials):
+            page.evaluate(MAP_CHANGE_JS)
+            box.click()
+            box.fill("Male" if i % 2 == 0 else "Smiling")
+            page.keyboard.press("Enter")
+            colour.append(page.evaluate("window.__done"))
+            settle(page)
+        for i in range(trials):
+            page.evaluate(MAP_CHANGE_JS)
+            page.locator(".st-key-map_proj button").nth((i + 1) % 2).click()
+            proj.append(page.evaluate("window.__done"))
+            settle(page)
+        page.close()
+    return rows, colour, proj
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "celeba64.pt"))
+    p.add_argument("--moves", type=int, default=30)
+    p.add_argument("--sessions", type=int, default=8)
+    a = p.parse_args(argv)
+    ckpt = Path(a.checkpoint)
+    if not ckpt.is_file():
+        sys.exit(f"error: {ckpt} does not exist; pass --checkpoint PATH")
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp, sync_playwright() as pw:
+        tmp = Path(tmp)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        trivial = bench_trivial(browser, a.moves, tmp)
+        app = bench_explorer(browser, ckpt, a.moves, a.sessions, tmp)
+        rows, colour, proj = bench_map(browser, ckpt, tmp)
+        browser.close()
+    load = os.getloadavg()
+    print(f"\nmachine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
+          f"checkpoint {ckpt}")
+    print(f"slider -> image   trivial app   {stats(trivial['slider'])}")
+    print(f"slider -> image   explorer      {stats(app['slider'])}")
+    print(f"server start -> answering: {app['server_ready']:.1f} s (imports torch, loads the model)")
+    print(f"page open -> first faces: first session {app['first_cold'] / 1000:.2f} s, later sessions median "
+          f"{statistics.median(app['first_warm']) / 1000:.2f} s; trivial app's first image median "
+          f"{statistics.median(trivial['first']) / 1000:.2f} s")
+    print(f"map, {rows:,} points: colouring   {stats(colour)}")
+    print(f"map, {rows:,} points: projection  {stats(proj)}")
+    c = app["concurrent"]
+    print(f"{a.sessions} sessions at once: {stats(c['times'])}; errors {c['errors']}; model loaded {app['loads']}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""What the views share: the session's view state and the widgets bound to it, the URL, cached
+model outputs, and how a row of faces is drawn with its download button.
+
+State has one source of truth per browser session, ``st.session_state["vs"]`` (a ViewState).
+A widget never owns a value: before it is drawn, ``bind`` copies the state into it, and its
+``on_change`` callback copies a user's change back (callbacks run before the rerun, so the state
+is already current when the script reads it). Reset buttons, links and "use as base face" can then
+change any value by changing the state alone.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import streamlit as st
+
+from explorer import latent
+from explorer.imaging import image_grid, png_bytes, to_uint8_images
+from explorer.urlstate import FaceRef, ViewState, encode
+
+STATE = "vs"
+
+
+def state() -> ViewState:
+    return st.session_state[STATE]
+
+
+# --------------------------------------------------------------------------------------------
+# Widgets bound to the state
+# --------------------------------------------------------------------------------------------
+
+def bind(key: str, value) -> None:
+    """Make widget ``key`` show ``value`` the next time it is drawn (call before drawing it)."""
+    ss = st.session_state
+    if key not in ss or ss[key] != value:
+        ss[key] = value
+
+
+def setter(field: str, convert: Callable = lambda v: v) -> Callable[[str], None]:
+    """An on_change callback for a widget drawn with ``args=(key,)`` that stores its value in
+    ``state().<field>``."""
+    def store(key: str) -> None:
+        setattr(state(), field, convert(st.session_state[key]))
+    return store
+
+
+def bound(widget, label: str, key: str, field: str, convert: Callable = lambda v: v, **kw):
+    """Draw ``widget`` showing ``state().<field>`` and writing changes back."""
+    bind(key, getattr(state(), field))
+    return widget(label, key=key, on_change=setter(field, convert), args=(key,), **kw)
+
+
+def set_base(ref: FaceRef) -> None:
+    """Make ``ref`` the base face: slider overrides belonged to the old face, so they go."""
+    s = state()
+    s.base = ref
+    s.dims = {}
+
+
+def sync_url() -> None:
+    """Write the state into the address bar (only when it changed), so a copied link restores it."""
+    want = encode(state())
+    if st.query_params.to_dict() != want:
+        st.query_params.from_dict(want)
+
+
+# --------------------------------------------------------------------------------------------
+# The model's outputs
+# --------------------------------------------------------------------------------------------
+
+class Model:
+    """The loaded checkpoint plus the few things every view derives from it."""
+
+    def __init__(self, vae, key: str):
+        self.vae = vae
+        self.key = key  # identifies the checkpoint file version in cache keys
+        self.bundle = vae.bundle
+        self.dim = vae.latent_dim
+        self.n_rows = len(vae.bundle) if vae.bundle is not None else 0
+        kl = vae.bundle.kl_per_dim if vae.bundle is not None else None
+        self.order = latent.dims_by_kl(kl) if kl is not None else np.arange(self.dim)
+        self.kl = kl
+
+    def faces(self, z) -> np.ndarray:
+        """(N,D) or (D,) latents -> (N,S,S,3) uint8 faces."""
+        z = np.asarray(z, np.float32)
+        return to_uint8_images(self.vae.decode(z.reshape(-1, self.dim)))
+
+    def z_of(self, ref: FaceRef) -> np.ndarray:
+        mu = self.bundle.mu if self.bundle is not None else None
+        return latent.face_vector(ref, self.dim, mu)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def sample_faces(_model: Model, key: str, seed: int, tau: float, n: int) -> np.ndarray:
+    """Cached across sessions: in a demo room most people look at the same seeds."""
+    return _model.faces(latent.sample_z(n, _model.dim, seed, tau))
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def face_of(_model: Model, key: str, ref: FaceRef) -> np.ndarray:
+    """(S,S,3) uint8 for one face reference (thumbnails of the base face and the pickers)."""
+    return _model.faces(_model.z_of(ref))[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Drawing
+# --------------------------------------------------------------------------------------------
+
+def image(img: np.ndarray, **kw) -> None:
+    """st.image for a uint8 array, always as lossless PNG (Streamlit's "auto" would make a JPEG)."""
+    st.image(img, output_format="PNG", **kw)
+
+
+def show_faces(images: np.ndarray, key: str, ncols: int | None = None, caption: str | None = None,
+               width: int | str = "content", download: bool = True) -> None:
+    """A grid (or strip) of faces as one PNG, with a button that downloads it at 4x size."""
+    grid = image_grid(images, ncols or len(images), pad=2)
+    image(grid, caption=caption, width=width)
+    if download:
+        st.download_button("Download PNG", data=lambda: png_bytes(grid, 4), file_name=f"{key}.png",
+                           mime="image/png", key=f"dl_{key}", on_click="ignore", icon=":material/download:")
+
+
+def grid_columns(n: int) -> int:
+    """Columns for a grid of n faces: at most 8 across, rows as full as possible."""
+    return n if n <= 8 else min(8, math.ceil(n / math.ceil(n / 8)))
+
+
+def face_picker(model: Model, label: str, field: str, key: str) -> FaceRef:
+    """Choose a face for ``state().<field>``: a sample (seed, number), a dataset face (row), z = 0,
+    or a copy of the base face. Draws a thumbnail. Returns the chosen reference."""
+    s = state()
+    ref: FaceRef = getattr(s, field)
+    kinds = {"sample": "Sample", "row": "Dataset face", "zero": "z = 0", "base": "Copy the base face"}
+    if model.n_rows == 0:
+        kinds.pop("row")
+    if ref.kind == "z":
+        kinds = {"z": "Encoded photo", **kinds}
+
+    def changed(_key=None):
+        kind = st.session_state[f"{key}_kind"]
+        if kind == "base":
+            new = state().base
+        elif kind == "zero":
+            new = FaceRef()
+        elif kind == "row":
+            new = FaceRef.row(min(int(st.session_state.get(f"{key}_row", 0)), model.n_rows - 1))
+        elif kind == "sample":
+            seed = int(st.session_state.get(f"{key}_seed", state().seed))
+            number = int(st.session_state.get(f"{key}_num", 1))
+            tau = ref.tau if ref.kind == "sample" else state().tau
+            new = FaceRef.sample(seed, number - 1, tau)
+        else:
+            new = ref
+        setattr(state(), field, new)
+
+    st.markdown(f"**{label}**")
+    thumb, controls = st.columns([1, 3], vertical_alignment="center")
+    with controls:
+        bind(f"{key}_kind", ref.kind if ref.kind in kinds else "sample")
+        kind = st.selectbox("Face", list(kinds), format_func=kinds.get, key=f"{key}_kind", on_change=changed,
+                            label_visibility="collapsed")
+        if kind == "sample":
+            a, b = st.columns(2)
+            bind(f"{key}_seed", ref.seed if ref.kind == "sample" else s.seed)
+            bind(f"{key}_num", ref.index + 1 if ref.kind == "sample" else 1)
+            a.number_input("Seed", 0, 2**32 - 1, step=1, key=f"{key}_seed", on_change=changed)
+            b.number_input("Face number", 1, 64, step=1, key=f"{key}_num", on_change=changed)
+        elif kind == "row":
+            bind(f"{key}_row", ref.index if ref.kind == "row" else 0)
+            st.number_input("Row", 0, model.n_rows - 1, step=1, key=f"{key}_row", on_change=changed)
+    ref = getattr(s, field)
+    with thumb:
+        image(face_of(model, model.key, ref), width=72)
+    return ref

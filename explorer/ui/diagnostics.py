@@ -1,0 +1,87 @@
+"""Diagnostics / model card: KL per dimension, active units, posterior collapse, training curves, summary."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from explorer.ui.common import Model
+
+COLLAPSE_FRACTION = 0.5  # warn when fewer than half of the dimensions are active
+
+
+def collapse_message(active: int, dim: int, kl_total: float) -> tuple[str, str] | None:
+    """(level, text) for st.warning/st.info, or None when every dimension is in use."""
+    if kl_total < 1.0:
+        return "error", (f"Posterior collapse: the encodings carry {kl_total:.2f} nats in all, so the decoder "
+                         "ignores z and draws one average face. Lower β, add KL warm-up or free bits, and retrain.")
+    if active < COLLAPSE_FRACTION * dim:
+        return "warning", (f"Partial posterior collapse: only {active} of {dim} dimensions are active (Burda et al. "
+                           f"2016: Var over faces of E[z] > 0.01). The other {dim - active} copy the prior and do "
+                           "nothing; their sliders do not change the face.")
+    if active < dim:
+        return "info", (f"{active} of {dim} dimensions are active; the other {dim - active} are unused by the "
+                        "decoder (common in VAEs: the KL term switches off what it does not need).")
+    return None
+
+
+def _kl_chart(model: Model) -> go.Figure:
+    b = model.bundle
+    order = model.order
+    active = b.active_units[order]
+    fig = go.Figure(go.Bar(x=[f"z{i}" for i in order], y=b.kl_per_dim[order],
+                           marker_color=np.where(active, "#3f7cac", "#c9c9c9"),
+                           customdata=b.mu_variance[order],
+                           hovertemplate="%{x}: KL %{y:.3f} nats<br>Var[E[z]] %{customdata:.3f}<extra></extra>"))
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), xaxis=dict(showticklabels=len(order) <= 32),
+                      yaxis_title="mean KL (nats)", title=dict(text="KL per dimension (grey: inactive)", x=0))
+    return fig
+
+
+def _curves(history: list[dict]) -> go.Figure:
+    panels = [("nelbo", "negative ELBO"), ("kl", "KL (nats)"), ("mse", "MSE")]
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[t for _, t in panels])
+    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+    for col, (name, _) in enumerate(panels, start=1):
+        for split, color in (("train", "#3f7cac"), ("val", "#e4572e")):
+            ys = [h.get(f"{split}_{name}") for h in history]
+            if any(y is not None for y in ys):
+                fig.add_trace(go.Scatter(x=epochs, y=ys, mode="lines+markers", name=split, legendgroup=split,
+                                         showlegend=col == 1, line=dict(color=color)), row=1, col=col)
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=60, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.12, x=0))
+    fig.update_xaxes(title_text="epoch")
+    return fig
+
+
+def diagnostics_view(model: Model) -> None:
+    vae, b = model.vae, model.bundle
+    summary = vae.summary
+    cols = st.columns(5)
+    cols[0].metric("Latent dimensions", model.dim)
+    if b is not None:
+        active = int(b.active_units.sum())
+        cols[1].metric("Active units", f"{active} / {model.dim}")
+        cols[2].metric("KL per image", f"{float(np.mean(b.kl_per_image)):.1f} nats")
+        cols[3].metric("Reconstruction MSE", f"{float(np.mean(b.recon_mse)):.4f}")
+    if summary.get("epochs") is not None:
+        cols[4].metric("Epochs", summary["epochs"], help=f"{summary.get('seconds', 0) / 60:.0f} minutes of training")
+    if b is not None:
+        msg = collapse_message(active, model.dim, float(np.mean(b.kl_per_image)))
+        if msg:
+            getattr(st, msg[0])(msg[1])
+        st.plotly_chart(_kl_chart(model), key="kl_chart", config={"displaylogo": False})
+    else:
+        st.info("No analysis bundle in this checkpoint: KL per dimension and active units are unknown. "
+                "Add it with `python -m train.export CHECKPOINT --data-dir DIR`.")
+    st.subheader("Training")
+    if vae.history:
+        st.plotly_chart(_curves(vae.history), key="curves", config={"displaylogo": False})
+    else:
+        st.info("The checkpoint holds no training history.")
+    with st.expander("Training summary (from the checkpoint)", expanded=False):
+        st.json(summary)
+    if b is not None:
+        with st.expander("Analysis bundle"):
+            st.json(b.info)

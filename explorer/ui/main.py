@@ -1,0 +1,289 @@
+"""The page: command line, checkpoint choice, view state from the URL, sidebar, and one tab per view.
+
+    streamlit run app.py [-- --checkpoint PATH] [--data-dir DIR]
+
+Only files in checkpoints/ (after resolving links) and the one named on the command line can be
+opened: the browser chooses among those by name and never passes a path.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+import torch
+from PIL import Image
+
+from explorer import CheckpointError, load_checkpoint, urlstate
+from explorer.ui import uploads
+from explorer.ui.common import STATE, Model, bind, face_of, image, set_base, state, sync_url
+from explorer.ui.views import VIEWS
+from explorer.urlstate import FaceRef
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECKPOINT_DIR = ROOT / "checkpoints"
+DEFAULT_CHECKPOINT = "celeba64.pt"
+CLI = ""  # the id of the checkpoint given on the command line (the URL never names it)
+
+LOADS: list[str] = []  # every checkpoint load in this process; the bench checks that 8 sessions share one
+
+
+@dataclass(frozen=True)
+class Args:
+    checkpoint: Path | None = None
+    data_dir: Path | None = None
+    error: str | None = None
+
+
+def parse_args(argv: list[str]) -> Args:
+    p = argparse.ArgumentParser(prog="streamlit run app.py --", add_help=False, exit_on_error=False)
+    p.add_argument("--checkpoint", default=None)
+    p.add_argument("--data-dir", default=None)
+    try:
+        a, unknown = p.parse_known_args(argv)
+    except (argparse.ArgumentError, SystemExit) as e:
+        return Args(error=f"command line: {e}")
+    return Args(checkpoint=Path(a.checkpoint).expanduser() if a.checkpoint else None,
+                data_dir=Path(a.data_dir).expanduser() if a.data_dir else None,
+                error=f"unknown command-line arguments ignored: {' '.join(unknown)}" if unknown else None)
+
+
+def checkpoint_choices(cli: Path | None) -> dict[str, Path]:
+    """id -> path: the command-line checkpoint (id "") and every *.pt directly in checkpoints/ whose
+    resolved path stays inside that folder (a link pointing elsewhere is not offered)."""
+    out: dict[str, Path] = {}
+    if cli is not None:
+        out[CLI] = cli
+    root = CHECKPOINT_DIR.resolve()
+    for p in sorted(CHECKPOINT_DIR.glob("*.pt")):
+        r = p.resolve()
+        if r.is_file() and r.is_relative_to(root) and urlstate.CHECKPOINT_NAME.match(p.name):
+            out[p.name] = r
+    return out
+
+
+def default_choice(choices: dict[str, Path]) -> str | None:
+    if CLI in choices:
+        return CLI
+    if DEFAULT_CHECKPOINT in choices:
+        return DEFAULT_CHECKPOINT
+    return next(iter(choices), None)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+def _load(path: str, stamp: tuple) -> Model:
+    """Once per checkpoint file version for the whole server: every session shares the model."""
+    vae = load_checkpoint(path, device="cpu")
+    LOADS.append(path)
+    print(f"[explorer] loaded checkpoint {path} (load #{len(LOADS)} in this process)", file=sys.stderr, flush=True)
+    model = Model(vae, key=f"{path}:{stamp}")
+    # The model's tensors live as long as the server: move them out of the garbage collector's sight,
+    # or every full collection during a rerun walks them (see _freeze_once).
+    gc.collect()
+    gc.freeze()
+    return model
+
+
+def load_model(path: Path) -> Model:
+    try:
+        st_ = path.stat()
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot open ({e.strerror or e})") from None
+    return _load(str(path), (st_.st_mtime_ns, st_.st_size))
+
+
+# --------------------------------------------------------------------------------------------
+
+def _first_state(model: Model, params: dict, messages: list[str], ckpt: str | None):
+    s, more = urlstate.decode(params, model.dim, model.vae.attribute_names, model.n_rows)
+    s.ckpt = ckpt
+    st.session_state[STATE] = s
+    st.session_state["url_messages"] = messages + more
+
+
+def _choose_checkpoint(choices: dict[str, Path]) -> tuple[str | None, list[str]]:
+    """The checkpoint id this session uses; on its first run, from the URL (names only)."""
+    default = default_choice(choices)
+    if STATE in st.session_state:
+        chosen = state().ckpt
+        return (chosen if chosen in choices else default), []
+    wanted = st.query_params.get("ckpt")
+    if wanted is None or wanted == "":
+        return default, []
+    if wanted in choices and wanted != CLI:
+        return wanted, []
+    return default, [f"URL parameter ckpt={wanted!r} ignored (not a file in checkpoints/); using the default."]
+
+
+def _sidebar_checkpoint(choices: dict[str, Path], current: str | None) -> None:
+    def label(i: str) -> str:
+        return f"{choices[i]} (command line)" if i == CLI else i
+
+    def changed(key):
+        new = st.session_state[key]
+        if STATE in st.session_state:
+            # Re-read the current link against the new model: what it cannot show is dropped, and said.
+            params = urlstate.encode(state())
+            params.pop("ckpt", None)
+            st.session_state["pending"] = (params, new)
+
+    if not choices:
+        return
+    bind("ckpt_pick", current)
+    st.selectbox("Checkpoint", list(choices), format_func=label, key="ckpt_pick", on_change=changed,
+                 args=("ckpt_pick",), help="Files in checkpoints/, and the one given with --checkpoint.")
+
+
+def _sidebar_base(model: Model) -> None:
+    s = state()
+    st.subheader("Base face")
+    st.caption("Used by the sliders, the arithmetic and as the start of an interpolation.")
+    img, text = st.columns([1, 2], vertical_alignment="center")
+    with img:
+        image(face_of(model, model.key, s.base), width=80)
+    text.write(s.base.describe())
+    kinds = {"sample": "A sample", "row": "A dataset face", "photo": "A photo", "zero": "z = 0"}
+    if model.n_rows == 0:
+        kinds.pop("row")
+
+    def kind_changed(key):
+        k = st.session_state[key]
+        st.session_state["base_kind_ui"] = k
+        if k == "zero":
+            set_base(FaceRef())
+        elif k == "sample":
+            set_base(FaceRef.sample(state().seed, 0, state().tau))
+        elif k == "row":
+            set_base(FaceRef.row(0))
+
+    shown = st.session_state.get("base_kind_ui", "photo" if s.base.kind == "z" else s.base.kind)
+    if shown not in kinds:
+        shown = "sample"
+    bind("base_kind", shown)
+    kind = st.radio("Base face source", list(kinds), format_func=kinds.get, key="base_kind", horizontal=True,
+                    on_change=kind_changed, args=("base_kind",), label_visibility="collapsed")
+    if kind == "sample":
+        def sample_changed(_):
+            set_base(FaceRef.sample(st.session_state["base_seed"], st.session_state["base_num"] - 1, state().tau))
+        a, b = st.columns(2)
+        bind("base_seed", s.base.seed if s.base.kind == "sample" else s.seed)
+        bind("base_num", s.base.index + 1 if s.base.kind == "sample" else 1)
+        a.number_input("Seed", 0, urlstate.SEED_MAX, step=1, key="base_seed", on_change=sample_changed, args=("",))
+        b.number_input("Face number", 1, 64, step=1, key="base_num", on_change=sample_changed, args=("",))
+        if s.base.kind == "sample":
+            st.caption(f"drawn at τ = {s.base.tau:g}")
+    elif kind == "row":
+        bind("base_row", s.base.index if s.base.kind == "row" else 0)
+        st.number_input("Row of the analysis bundle", 0, model.n_rows - 1, step=1, key="base_row",
+                        on_change=lambda: set_base(FaceRef.row(st.session_state["base_row"])))
+    elif kind == "photo":
+        def photo_changed():
+            f = st.session_state.get("base_photo")
+            if f is None:
+                return
+            try:
+                x = uploads.load_photo(f.getvalue(), f.name, model.vae.preprocess)
+            except uploads.UploadError as e:
+                st.session_state["base_photo_error"] = str(e)
+                return
+            st.session_state["base_photo_error"] = None
+            mu, _ = model.vae.encode(x[None])
+            set_base(FaceRef.vector(mu[0].numpy()))
+
+        st.file_uploader("Photo of a face", type=uploads.EXTENSIONS, key="base_photo", on_change=photo_changed,
+                         max_upload_size=uploads.MAX_BYTES // 2**20,
+                         help="Centred and cropped like CelebA's aligned faces; works best on a frontal face.")
+        if st.session_state.get("base_photo_error"):
+            st.error(st.session_state["base_photo_error"])
+
+
+_frozen = False
+
+
+def _freeze_once() -> None:
+    """Imports (torch above all) leave a few hundred thousand long-lived objects. Frozen, the garbage
+    collector stops walking them in the full collections that a rerun's allocations trigger (measured
+    in Chromium on 2 busy cores, slider move to new face: median 118-140 -> 95-103 ms, p90 230-260 ->
+    150 ms). Once per process: freezing on every rerun would also freeze the cyclic garbage of
+    earlier reruns, which then never goes away."""
+    global _frozen
+    if not _frozen:
+        gc.collect()
+        gc.freeze()
+        _frozen = True
+
+
+def configure_torch() -> None:
+    # One thread per decode: sessions run side by side, and on a small machine two threads per decode
+    # fight each other and whatever else runs (measured under load: slider p90 150 -> 500 ms with two).
+    torch.set_num_threads(int(os.environ.get("EXPLORER_THREADS", "1")))
+
+
+def run(argv: list[str] | None = None) -> None:
+    _freeze_once()
+    st.set_page_config(page_title="Inside a VAE", page_icon=":material/face:", layout="wide")
+    Image.MAX_IMAGE_PIXELS = uploads.MAX_PIXELS
+    configure_torch()
+
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    choices = checkpoint_choices(args.checkpoint)
+    chosen, messages = _choose_checkpoint(choices)
+
+    pending = st.session_state.pop("pending", None)
+    if pending is not None:
+        chosen = pending[1]
+
+    with st.sidebar:
+        st.title("Inside a VAE")
+        _sidebar_checkpoint(choices, chosen)
+        if args.error:
+            st.warning(args.error)
+    if chosen is None:
+        st.error(f"No checkpoint to open: {CHECKPOINT_DIR} holds no .pt file. Train one "
+                 "(python -m train --data-dir DIR --out checkpoints/celeba64.pt) or pass "
+                 "`streamlit run app.py -- --checkpoint PATH`.")
+        st.stop()
+    try:
+        model = load_model(choices[chosen])
+    except CheckpointError as e:
+        st.error(f"This checkpoint cannot be opened. {e}")
+        if len(choices) > 1:
+            st.info("Choose another checkpoint in the sidebar.")
+        st.stop()
+    st.session_state["data_dir"] = args.data_dir  # for the reconstruction view
+
+    ckpt_id = None if chosen == default_choice(choices) else chosen
+    if pending is not None:
+        _first_state(model, pending[0], [], ckpt_id)
+    elif STATE not in st.session_state:
+        _first_state(model, st.query_params.to_dict(), messages, ckpt_id)
+
+    for m in st.session_state.pop("url_messages", []):
+        st.warning(m, icon=":material/link_off:")
+
+    with st.sidebar:
+        info = f"{model.dim} latent dimensions · {model.vae.image_size}×{model.vae.image_size} pixels"
+        if model.bundle is not None:
+            info += f" · {model.n_rows:,} encoded faces"
+        st.caption(info)
+        _sidebar_base(model)
+        st.divider()
+        st.caption("The address bar holds this view's state: copy it to share exactly what you see.")
+
+    labels = [v.label for v in VIEWS]
+    by_label = {v.label: v for v in VIEWS}
+    bind("tab", next(v.label for v in VIEWS if v.id == state().view))
+
+    def tab_changed():
+        state().view = by_label[st.session_state["tab"]].id
+
+    tabs = st.tabs(labels, key="tab", on_change=tab_changed)
+    for tab, view in zip(tabs, VIEWS):
+        if tab.open:  # only the visible view runs
+            with tab:
+                view.draw(model)
+    sync_url()

@@ -1,0 +1,48 @@
+"""Sample: a grid of faces decoded from z ~ N(0, τ²I)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from explorer import urlstate
+from explorer.ui.common import (Model, bind, bound, grid_columns, image, sample_faces, set_base, show_faces, state,
+                                 sync_url)
+from explorer.urlstate import FaceRef
+
+
+@st.fragment
+def sample_view(model: Model) -> None:
+    s = state()
+    st.caption("Each face is the decoder's output for a random z drawn from N(0, τ²I). A lower temperature τ "
+               "stays nearer the prior's centre: blander but cleaner faces.")
+    c_seed, c_tau, c_n, c_new = st.columns([2, 3, 3, 2], vertical_alignment="bottom")
+    with c_seed:
+        bound(st.number_input, "Seed", "sample_seed", "seed", int, min_value=0, max_value=urlstate.SEED_MAX, step=1)
+    with c_tau:
+        bound(st.slider, "Temperature τ", "sample_tau", "tau", urlstate.q, min_value=urlstate.TAU_RANGE[0],
+              max_value=urlstate.TAU_RANGE[1], step=0.05)
+    with c_n:
+        bound(st.slider, "Faces", "sample_n", "n", int, min_value=urlstate.N_RANGE[0], max_value=urlstate.N_RANGE[1])
+    with c_new:
+        def new_batch():
+            state().seed = (state().seed + 1) % (urlstate.SEED_MAX + 1)
+        st.button("New batch", icon=":material/casino:", on_click=new_batch, width="stretch")
+
+    faces = sample_faces(model, model.key, s.seed, s.tau, s.n)
+    show_faces(faces, "samples", ncols=grid_columns(s.n), width=min(8, s.n) * 96,
+               caption=f"seed {s.seed}, τ = {s.tau:g}; faces are numbered from 1, left to right, top to bottom")
+
+    st.markdown("**Carry a face into the other views**")
+    c_pick, c_img, c_base, c_end = st.columns([2, 1, 2, 2], vertical_alignment="center")
+    with c_pick:
+        bind("sample_pick", min(st.session_state.get("sample_pick", 1), s.n))
+        k = st.number_input("Face number", 1, s.n, step=1, key="sample_pick")
+    with c_img:
+        image(faces[k - 1], width=64)
+    ref = FaceRef.sample(s.seed, k - 1, s.tau)
+    if c_base.button("Use as base face", icon=":material/face:", width="stretch"):
+        set_base(ref)
+        st.rerun()  # the sidebar shows the base face: redraw the whole page
+    if c_end.button("Use as interpolation end", icon=":material/trending_flat:", width="stretch"):
+        s.end = ref
+        st.toast(f"Interpolation end: {ref.describe()}")
+    sync_url()

@@ -1,0 +1,42 @@
+"""Server start-up: make the first visitor as fast as the next one.
+
+Streamlit runs the page script only when a browser connects, so without this the first visitor waits
+for torch to import and the checkpoint to load (seconds on a small machine). app.py hands ``lifespan``
+to ``st.App``; the server answers requests only once it has finished.
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from contextlib import asynccontextmanager
+
+
+def warm_up(argv: list[str]) -> None:
+    """Import every view and load the checkpoint the page opens by default into the shared cache."""
+    t0 = time.perf_counter()
+    from explorer import CheckpointError, latent
+    from explorer.ui import main
+    from explorer.ui.views import VIEWS
+
+    for view in VIEWS:
+        view.module()
+    args = main.parse_args(argv)
+    choices = main.checkpoint_choices(args.checkpoint)
+    default = main.default_choice(choices)
+    if default is None:
+        return  # the page explains how to get a checkpoint
+    main.configure_torch()
+    try:
+        model = main.load_model(choices[default])
+    except CheckpointError as e:
+        print(f"[explorer] warm-up: {e} (the page will say so)", file=sys.stderr, flush=True)
+        return
+    model.faces(latent.sample_z(16, model.dim, 0, 0.8))  # the first decode sets up torch's kernels
+    print(f"[explorer] ready in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+
+
+@asynccontextmanager
+async def lifespan(app):
+    await asyncio.to_thread(warm_up, sys.argv[1:])
+    yield

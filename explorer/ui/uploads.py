@@ -1,0 +1,66 @@
+"""Reading a photo someone uploaded, with a clear reason for every way it can fail.
+
+No Streamlit here, so the checks are tested on their own. A failure raises ``UploadError`` whose
+message starts with the file name; the view shows it with ``st.error`` instead of a traceback.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+
+from PIL import Image, UnidentifiedImageError
+
+MAX_BYTES = 20 * 2**20  # the uploader's own limit (st.file_uploader max_upload_size) is the same
+MAX_PIXELS = 40_000_000  # a 40-megapixel photo is larger than any phone takes; beyond, a decompression bomb
+FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WebP"}  # MPO: phone JPEGs with a depth map
+EXTENSIONS = ["jpg", "jpeg", "png", "webp"]
+
+
+class UploadError(ValueError):
+    """An upload that cannot be used; the message names the file and says why."""
+
+
+def open_photo(data: bytes, name: str) -> Image.Image:
+    """Bytes -> a lazily opened PIL image (so JPEG draft mode can still apply), after checking the
+    format and the pixel count from the header alone: nothing large is decoded before the check."""
+    if len(data) > MAX_BYTES:
+        raise UploadError(f"{name}: {len(data) / 2**20:.0f} MB is more than the {MAX_BYTES // 2**20} MB allowed")
+    if not data:
+        raise UploadError(f"{name}: the file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UploadError(f"{name}: refused, the image declares an enormous size (a decompression bomb)") from None
+    except UnidentifiedImageError:
+        raise UploadError(f"{name}: not an image that can be read (JPEG, PNG or WebP expected)") from None
+    except (OSError, SyntaxError, ValueError) as e:  # PIL raises SyntaxError for some corrupt headers
+        raise UploadError(f"{name}: damaged image ({e})") from None
+    if img.format not in FORMATS:
+        raise UploadError(f"{name}: {img.format} images are not accepted; use JPEG, PNG or WebP")
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+        raise UploadError(f"{name}: {w}×{h} pixels is more than the {MAX_PIXELS / 1e6:.0f} megapixels accepted "
+                          "(a decompression bomb, or a photo to shrink first)")
+    if w < 1 or h < 1:
+        raise UploadError(f"{name}: the image has no pixels")
+    return img
+
+
+def load_photo(data: bytes, name: str, preprocess):
+    """Bytes -> the model input ``preprocess(image)`` (for ``LoadedVAE.preprocess``: (3,S,S) floats).
+
+    Decoding happens inside ``preprocess``; a truncated or corrupt file fails there, and is reported
+    the same way. EXIF rotation, transparency and grayscale are handled by the preprocessing itself.
+    """
+    img = open_photo(data, name)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return preprocess(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UploadError(f"{name}: refused, the image declares an enormous size (a decompression bomb)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        reason = "the file is truncated" if "truncated" in str(e) else f"damaged image ({e})"
+        raise UploadError(f"{name}: {reason}") from None
