@@ -33,7 +33,7 @@ STEPS_RANGE = (3, 16)
 Z_RANGE = (-5.0, 5.0)  # slider values
 WEIGHT_RANGE = (-12.0, 12.0)  # attribute weights, in latent units (class gaps are 2-8 in trained models)
 DECIMALS = 4  # floats are stored rounded, so that encode/decode round-trips exactly
-_CKPT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}\.pt$")
+CHECKPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}\.pt$")  # a plain file name, no path
 
 
 def q(x: float) -> float:
@@ -281,6 +281,6 @@ def _point(text: str, n_rows: int) -> int:
 
 def _ckpt(text: str) -> str:
     t = text.strip()
-    if not _CKPT_NAME.match(t):
+    if not CHECKPOINT_NAME.match(t):
         raise ValueError("a checkpoint is named by its file name in checkpoints/, e.g. celeba64.pt")
     return t
