@@ -250,3 +250,34 @@ def face_vector(ref, latent_dim: int, mu=None) -> np.ndarray:
             raise ValueError(f"latent vector has {z.size} values, the model needs {latent_dim}")
         return z
     raise ValueError(f"unknown face kind {ref.kind!r}")
+
+
+def demo_rows(recon_mse, attributes, partition, attribute_names) -> dict:
+    """Default faces for a fresh page, as bundle rows: the best-reconstructed held-out faces, and for
+    the analogy a smiling man (A), a man not smiling (B) and a woman not smiling (C), so that
+    A − B + C shows a smiling woman. Keys base, a, b, c, end; an empty dict for an empty bundle."""
+    err = np.asarray(recon_mse, np.float64)
+    if len(err) == 0:
+        return {}
+    a = np.asarray(attributes).astype(bool)
+    names = list(attribute_names)
+    held_out = np.asarray(partition) != 0
+    pool = held_out if held_out.any() else np.ones(len(err), bool)
+
+    def best(mask, skip=()):
+        m = pool & mask
+        m[list(skip)] = False
+        if not m.any():
+            m = pool.copy()
+            m[list(skip)] = False
+        return int(np.flatnonzero(m)[np.argmin(err[m])]) if m.any() else 0
+
+    everyone = np.ones(len(err), bool)
+    if "Male" in names and "Smiling" in names:
+        male, smile = a[:, names.index("Male")], a[:, names.index("Smiling")]
+        rows = {"a": best(male & smile), "b": best(male & ~smile), "c": best(~male & ~smile)}
+    else:
+        rows = {"a": best(everyone), "b": best(everyone, [best(everyone)]), "c": best(everyone)}
+    rows["base"] = best(everyone)
+    rows["end"] = best(everyone, [rows["base"]])
+    return rows

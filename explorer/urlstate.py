@@ -178,9 +178,10 @@ class ViewState:
 _FACES = ("base", "a", "b", "c", "end")  # fields that hold a FaceRef; the URL uses the field names
 
 
-def encode(state: ViewState) -> dict[str, str]:
-    """ViewState -> query parameters; a value equal to its default is left out."""
-    default = ViewState()
+def encode(state: ViewState, defaults: ViewState | None = None) -> dict[str, str]:
+    """ViewState -> query parameters; a value equal to its default is left out. ``defaults`` are the
+    page's defaults for this model (its demo faces); plain ViewState() when not given."""
+    default = defaults or ViewState()
     out: dict[str, str] = {}
     for f in fields(ViewState):
         v = getattr(state, f.name)
@@ -200,10 +201,10 @@ def encode(state: ViewState) -> dict[str, str]:
 
 
 def decode(params: Mapping[str, str | Sequence[str]], latent_dim: int, attribute_names: Sequence[str],
-           n_rows: int = 0) -> tuple[ViewState, list[str]]:
+           n_rows: int = 0, defaults: ViewState | None = None) -> tuple[ViewState, list[str]]:
     """Query parameters -> (ViewState, messages). Never raises on user input: every malformed or
     out-of-range parameter keeps its default and adds one message that names it."""
-    s = ViewState()
+    s = (defaults or ViewState()).copy()
     messages: list[str] = []
     names = list(attribute_names)
 

@@ -183,6 +183,7 @@ def at_ckpt(at: AppTest) -> str:
 
 def test_a_link_reproduces_the_same_image(start):
     at = ok(start(view="sliders"))
+    at.radio(key="base_kind").set_value("sample").run()
     at.slider(key=at.slider[1].key).set_value(-1.35).run()
     at.number_input(key="base_seed").set_value(9).run()
     at.slider(key=at.slider[0].key).set_value(0.7).run()
@@ -434,6 +435,16 @@ def test_app_py_serves_the_page_and_warms_up_before_the_first_visitor(start, tmp
     ok(start("--checkpoint", str(path)))  # the first session finds the model loaded
     assert ui_main.LOADS.count(str(path)) == 1
     warm_up(["--checkpoint", str(tmp_path / "missing.pt")])  # a bad checkpoint does not stop the server
+
+
+def test_fresh_page_opens_on_real_faces_that_stay_out_of_the_url(start):
+    at = ok(start())
+    s = at.session_state["vs"]
+    assert {s.base.kind, s.a.kind, s.b.kind, s.c.kind, s.end.kind} == {"row"}
+    assert s.base.index != s.end.index
+    assert dict(at.query_params) == {}  # defaults are not written into the link
+    bad = ok(start(view="sliders", base="row:99999"))  # a broken face falls back to the same default
+    assert bad.session_state["vs"].base == s.base and "base=" in " ".join(w.value for w in bad.warning)
 
 
 def test_sidebar_base_face_sources(start):

@@ -126,3 +126,15 @@ def test_face_vector_resolves_every_kind():
         latent.face_vector(FaceRef.row(9), 4, mu)
     with pytest.raises(ValueError):
         latent.face_vector(FaceRef.vector([1, 2]), 4)
+
+
+def test_demo_rows_pick_well_reconstructed_held_out_faces_for_the_analogy():
+    from explorer.latent import demo_rows
+
+    names = ["Male", "Smiling"]
+    attrs = np.array([[1, 1], [1, 0], [0, 0], [1, 1], [0, 0], [0, 1]])
+    part = np.array([0, 1, 1, 1, 2, 1])
+    err = np.array([0.0, 0.5, 0.3, 0.2, 0.1, 0.05])  # row 0 is best but in train: not chosen
+    rows = demo_rows(err, attrs, part, names)
+    assert rows == {"a": 3, "b": 1, "c": 4, "base": 5, "end": 4}
+    assert demo_rows(np.array([]), np.zeros((0, 2)), np.array([]), names) == {}

@@ -20,6 +20,7 @@ from explorer.imaging import image_grid, png_bytes, to_uint8_images
 from explorer.urlstate import FaceRef, ViewState, encode
 
 STATE = "vs"
+DEFAULTS = "vs_defaults"  # the page defaults of the loaded model, against which the URL is written
 
 
 def state() -> ViewState:
@@ -60,7 +61,7 @@ def set_base(ref: FaceRef) -> None:
 
 def sync_url() -> None:
     """Write the state into the address bar (only when it changed), so a copied link restores it."""
-    want = encode(state())
+    want = encode(state(), st.session_state.get(DEFAULTS))
     if st.query_params.to_dict() != want:
         st.query_params.from_dict(want)
 
@@ -81,6 +82,11 @@ class Model:
         kl = vae.bundle.kl_per_dim if vae.bundle is not None else None
         self.order = latent.dims_by_kl(kl) if kl is not None else np.arange(self.dim)
         self.kl = kl
+        self.defaults = ViewState()  # what a fresh page shows; with a bundle, real faces, not samples
+        if self.bundle is not None:
+            b = self.bundle
+            for name, row in latent.demo_rows(b.recon_mse, b.attributes, b.partition, b.attribute_names).items():
+                setattr(self.defaults, name, FaceRef.row(row))
 
     def faces(self, z) -> np.ndarray:
         """(N,D) or (D,) latents -> (N,S,S,3) uint8 faces."""

@@ -20,7 +20,7 @@ from PIL import Image
 
 from explorer import CheckpointError, load_checkpoint, urlstate
 from explorer.ui import uploads
-from explorer.ui.common import STATE, Model, bind, face_of, image, set_base, state, sync_url
+from explorer.ui.common import DEFAULTS, STATE, Model, bind, face_of, image, set_base, state, sync_url
 from explorer.ui.views import VIEWS
 from explorer.urlstate import FaceRef
 
@@ -99,8 +99,9 @@ def load_model(path: Path) -> Model:
 # --------------------------------------------------------------------------------------------
 
 def _first_state(model: Model, params: dict, messages: list[str], ckpt: str | None):
-    s, more = urlstate.decode(params, model.dim, model.vae.attribute_names, model.n_rows)
+    s, more = urlstate.decode(params, model.dim, model.vae.attribute_names, model.n_rows, model.defaults)
     s.ckpt = ckpt
+    st.session_state[DEFAULTS] = model.defaults
     st.session_state[STATE] = s
     st.session_state["url_messages"] = messages + more
 
@@ -127,7 +128,7 @@ def _sidebar_checkpoint(choices: dict[str, Path], current: str | None) -> None:
         new = st.session_state[key]
         if STATE in st.session_state:
             # Re-read the current link against the new model: what it cannot show is dropped, and said.
-            params = urlstate.encode(state())
+            params = urlstate.encode(state(), st.session_state.get(DEFAULTS))
             params.pop("ckpt", None)
             st.session_state["pending"] = (params, new)
 
