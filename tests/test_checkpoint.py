@@ -103,3 +103,6 @@ def test_atomic_write_keeps_old_file_when_save_fails(tmp_path):
         atomic_torch_save({"a": Unsaveable()}, path)
     assert torch.equal(torch.load(path, weights_only=True)["a"], torch.ones(1))
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600

@@ -134,6 +134,7 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         self.out = Path(cfg.out)
         self.run_dir = self.out.with_name(self.out.stem + "_run")
+        self._stop_requested = False  # set by Ctrl-C / SIGTERM while run() is in progress
         self.resume_state = self._read_resume_state() if cfg.resume else None
         self._setup_data(cache)
         self._setup_model()
@@ -458,7 +459,6 @@ class Trainer:
                 pass  # TensorBoard is optional; metrics.csv always has the same numbers
         # Ctrl-C (SIGINT; torchrun forwards SIGTERM) only sets a flag: the loop stops at the next
         # step boundary, so the saved state is never half an optimizer update.
-        self._stop_requested = False
         handlers = {}
         if threading.current_thread() is threading.main_thread():
             handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}

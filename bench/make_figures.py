@@ -1,0 +1,92 @@
+"""The model figures in the README and checkpoints/README.md, from a checkpoint and the CelebA sample.
+
+    python bench/make_figures.py [CHECKPOINT] [--data-dir ../shared/celeba-sample] [--out docs/model]
+
+Writes samples.png (64 faces from N(0, I)), reconstructions.png (valid-partition faces over their
+reconstructions from mu) and edits.png (valid faces, each row: input, reconstruction, then one
+attribute toggled per column by the bundle's direction: added where the face lacks it, removed where
+it has it, by 1.5 times the gap between the class means).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from explorer import load_checkpoint
+from explorer.celeba import open_celeba
+from explorer.imaging import image_grid, to_uint8_images
+from explorer.latent import edit, sample_z
+
+EDITS = ["Smiling", "Male", "Eyeglasses", "Blond_Hair", "Black_Hair", "Bangs", "Wearing_Hat", "Mouth_Slightly_Open"]
+
+
+def label_row(labels, tile: int, pad: int = 2) -> np.ndarray:
+    img = Image.new("RGB", (len(labels) * (tile + pad) - pad, 14), "white")
+    d = ImageDraw.Draw(img)
+    for i, t in enumerate(labels):
+        d.text((i * (tile + pad) + 1, 1), t[:11], fill=(0, 0, 0))
+    return np.asarray(img)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", nargs="?", default=str(ROOT / "checkpoints" / "celeba64.pt"))
+    p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "celeba-sample"))
+    p.add_argument("--out", default=str(ROOT / "docs" / "model"))
+    p.add_argument("--faces", default="2,40,95,150,300,520", help="rows of the valid partition to show")
+    a = p.parse_args()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    vae = load_checkpoint(a.checkpoint)
+    s = vae.image_size
+    up = lambda arr: np.asarray(Image.fromarray(arr).resize((arr.shape[1] * 2, arr.shape[0] * 2), Image.NEAREST))
+
+    samples = to_uint8_images(vae.decode(sample_z(64, vae.latent_dim, seed=0)))
+    Image.fromarray(up(image_grid(samples, 8))).save(out / "samples.png")
+
+    index = open_celeba(a.data_dir)
+    valid = np.flatnonzero(index.partition == 1)
+    rows = [int(valid[int(r)]) for r in a.faces.split(",")] + [int(v) for v in valid[600:610]]
+    x = []
+    for i in rows:
+        with index.open_image(i) as img:
+            x.append(vae.preprocess(img))
+    x = torch.stack(x)
+    mu, _ = vae.encode(x)
+    recon = vae.decode(mu)
+    n = len(rows)
+    pair = np.concatenate([to_uint8_images(x), to_uint8_images(recon)])
+    order = np.concatenate([np.arange(n), np.arange(n) + n]).reshape(2, n).reshape(-1)
+    Image.fromarray(up(image_grid(pair[order], n))).save(out / "reconstructions.png")
+
+    b = vae.bundle
+    names = list(vae.attribute_names)
+    tiles = []
+    for r, i in enumerate(rows[:6]):
+        z = mu[r].numpy()
+        has = index.attributes[i]
+        zs = [z]
+        for name in EDITS:
+            k = names.index(name)
+            gap = float(np.linalg.norm(b.directions[k]))
+            sign = -1.0 if has[k] else 1.0
+            zs.append(edit(z, b.directions[k], [sign * 1.5 * gap]))
+        faces = to_uint8_images(vae.decode(np.stack(zs)))
+        tiles.append(np.concatenate([to_uint8_images(x[r:r + 1]), faces]))
+    grid = image_grid(np.concatenate(tiles), len(EDITS) + 2)
+    labels = label_row(["input", "recon", *[f"±{e}" for e in EDITS]], s)
+    Image.fromarray(up(np.concatenate([labels, np.full((2, grid.shape[1], 3), 255, np.uint8), grid]))).save(
+        out / "edits.png")
+    print(f"wrote {out}/samples.png, reconstructions.png, edits.png")
+
+
+if __name__ == "__main__":
+    main()
