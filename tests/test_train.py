@@ -218,3 +218,12 @@ def test_one_short_epoch_on_the_real_sample(tmp_path, sample_dir):
     h = vae.history[0]
     assert 0 < h["val_mse"] < 0.1 and np.isfinite(h["val_nelbo"])
     assert len(vae.bundle) == 300
+
+
+def test_bf16_autocast_path_runs_and_keeps_float32_weights(tmp_path, data):
+    # The GPU default (bf16 autocast) exercised on the CPU, so CI covers that code path too.
+    run_cli(data, tmp_path / "bf16.pt", tmp_path / "cache", "--epochs", "1", "--precision", "bf16", "--no-tsne")
+    ckpt = read_checkpoint_dict(tmp_path / "bf16.pt")
+    assert ckpt["summary"]["precision"] == "bf16"
+    assert all(v.dtype == torch.float32 for v in ckpt["state_dict"].values() if v.is_floating_point())
+    assert np.isfinite(ckpt["history"][0]["val_mse"])
