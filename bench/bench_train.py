@@ -76,13 +76,15 @@ def epoch_rate(cache, batch, device, threads, precision, compile_):
     trainer = Trainer(cfg, log=lambda m: None, cache=cache)
     if trainer.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    trainer.steps_per_epoch = min(trainer.steps_per_epoch, 8)  # warm-up (and compilation) pass
+    full = trainer.steps_per_epoch
+    trainer.steps_per_epoch = min(full, 8)  # a short warm-up (and compilation) epoch
     trainer.train_epoch()
-    trainer.steps_per_epoch = len(trainer.train_idx) // trainer.batch
+    trainer.steps_per_epoch = full
     if trainer.device.type == "cuda":
         torch.cuda.synchronize()
     t = time.perf_counter()
     row = trainer.train_epoch()
+    assert row["images_per_s"] > 0 and trainer.batch_in_epoch == 0  # a whole epoch was timed
     if trainer.device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t

@@ -350,13 +350,18 @@ class Trainer:
                 rate = count * len(idx) * self.dist.world / (time.perf_counter() - t0)
                 bar.set_postfix(loss=f"{mean[0]:.1f}", kl=f"{mean[1]:.1f}", mse=f"{mean[2]:.4f}", img_s=f"{rate:.0f}")
         bar.close()
-        if count == 0:
+        if count:
+            if self.dist.enabled:
+                dist.all_reduce(sums)
+                sums /= self.dist.world
+            mean = (sums / count).tolist()
+            self._check_finite(mean[0])
+        # The epoch is complete: the next one starts at its first batch, from this RNG state.
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        self.epoch_gen_state = self.data_gen.get_state()
+        if count == 0:  # resumed exactly at the end of an epoch: nothing was left to train
             return {}
-        if self.dist.enabled:
-            dist.all_reduce(sums)
-            sums /= self.dist.world
-        mean = (sums / count).tolist()
-        self._check_finite(mean[0])
         seconds = time.perf_counter() - t0
         sigma = mean[3]
         # The likelihood sigma this epoch settled on (the calibrated one is re-estimated every batch);
@@ -467,9 +472,6 @@ class Trainer:
                 t0 = time.perf_counter()
                 row = {"epoch": self.epoch + 1}
                 row.update(self.train_epoch())
-                self.epoch += 1
-                self.batch_in_epoch = 0
-                self.epoch_gen_state = self.data_gen.get_state()
                 row.update(self.validate())
                 row.update(step=self.step, lr=lr_at(cfg, self.step, self.total_steps),
                            beta=beta_at(self.loss_cfg, self.step))
