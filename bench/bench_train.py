@@ -1,7 +1,7 @@
 """Training throughput of the default model, through the real training loop (train.loop.Trainer).
 
     python bench/bench_train.py                   # CPU: 1 thread and all cores, batch 64 and 256
-    python bench/bench_train.py --device cuda     # GPU: a synthetic 202,599-image cache (full CelebA size)
+    python bench/bench_train.py --device cuda     # GPU: 162,770 synthetic training images (CelebA's train split)
 
 Prints a Markdown table: images/s of one training epoch over a synthetic uint8 cache (the loop cannot
 tell it from CelebA), forward and training FLOPs per image, peak memory, and the time to decode one
@@ -30,11 +30,13 @@ from train.losses import vae_loss
 from train.prepare import CachedData
 
 
-def synthetic_cache(n: int, size: int) -> CachedData:
+def synthetic_cache(n_train: int, size: int, n_valid: int = 256) -> CachedData:
+    """n_train training images (an epoch is exactly that many) plus a few for validation."""
     rng = np.random.default_rng(0)
+    n = n_train + n_valid
     images = rng.integers(0, 256, (n, 3, size, size), dtype=np.uint8)
     partition = np.zeros(n, np.uint8)
-    partition[-max(1, n // 10):] = 1
+    partition[n_train:] = 1
     return CachedData(images=images, attributes=rng.integers(0, 2, (n, 40), dtype=np.uint8), partition=partition,
                       filenames=[f"{i:06d}.jpg" for i in range(n)], attribute_names=list(ATTRIBUTE_NAMES))
 
@@ -97,13 +99,14 @@ def epoch_rate(cache, batch, device, threads, precision, compile_):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    p.add_argument("--images", type=int, default=None, help="synthetic set size (default: 202,599 on cuda, 2,048 on cpu)")
+    p.add_argument("--images", type=int, default=None,
+                   help="synthetic training images per epoch (default: CelebA's 162,770 on cuda, 2,048 on cpu)")
     p.add_argument("--batches", default="64,256")
     p.add_argument("--threads", default=None, help="CPU thread counts to try (default: 1 and all cores)")
     p.add_argument("--compile", action="store_true")
     a = p.parse_args()
     cfg = VAEConfig()
-    n = a.images or (202_599 if a.device == "cuda" else 2_048)
+    n = a.images or (162_770 if a.device == "cuda" else 2_048)
     cache = synthetic_cache(n, cfg.image_size)
     fwd, train_flops = flops_per_image(cfg)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"

@@ -452,6 +452,8 @@ def test_sidebar_base_face_sources(start):
     at.radio(key="base_kind").set_value("zero").run()
     assert ok(at).query_params["base"] == "zero"
     at.radio(key="base_kind").set_value("row").run()
+    assert at.session_state["vs"].base == at.session_state["vs_defaults"].base  # back to the default face
+    assert "base" not in ok(at).query_params
     at.number_input(key="base_row").set_value(7).run()
     assert ok(at).query_params["base"] == "row:7"
     at.radio(key="base_kind").set_value("photo").run()
