@@ -227,3 +227,13 @@ def test_bf16_autocast_path_runs_and_keeps_float32_weights(tmp_path, data):
     assert ckpt["summary"]["precision"] == "bf16"
     assert all(v.dtype == torch.float32 for v in ckpt["state_dict"].values() if v.is_floating_point())
     assert np.isfinite(ckpt["history"][0]["val_mse"])
+
+
+@pytest.mark.slow
+def test_compiled_run_saves_plain_weights_that_load_and_resume(tmp_path, data):
+    # torch.compile wraps the module; the checkpoint must still hold the plain model's keys.
+    run_cli(data, tmp_path / "c.pt", tmp_path / "cache", "--epochs", "1", "--compile", "--no-export")
+    vae = load_checkpoint(tmp_path / "c.pt")
+    assert not any(k.startswith("_orig_mod") for k in vae.model.state_dict())
+    run_cli(data, tmp_path / "c.pt", tmp_path / "cache", "--epochs", "2", "--no-export", "--resume")
+    assert load_checkpoint(tmp_path / "c.pt").summary["epochs"] == 2
