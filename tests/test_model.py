@@ -73,3 +73,11 @@ def test_free_bits_removes_pressure_below_threshold():
     t = vae_loss(x, x, mu, logvar, LossConfig(likelihood="fixed", free_bits=0.5), beta=1.0)
     t.loss.backward()
     assert mu.grad.abs().max() == 0  # KL per dim 0.005 < 0.5 nats: clamped, no gradient
+
+
+def test_kl_warmup_ramps_beta_linearly():
+    from train.losses import beta_at
+
+    cfg = LossConfig(beta=2.0, kl_warmup_steps=100)
+    assert [beta_at(cfg, s) for s in (0, 50, 100, 500)] == [0.0, 1.0, 2.0, 2.0]
+    assert beta_at(LossConfig(beta=0.5), 0) == 0.5  # no warm-up: beta from the first step
