@@ -267,6 +267,15 @@ def test_interpolation_steps_and_end_face(start):
     assert "lerp: |z| along the path" in image_captions(at)
 
 
+def test_face_pickers_return_to_the_default_dataset_face(start):
+    at = ok(start(view="interpolate"))
+    default_end = at.session_state["vs_defaults"].end
+    at.selectbox(key="interp_end_kind").set_value("zero").run()
+    assert ok(at).query_params["end"] == "zero"
+    at.selectbox(key="interp_end_kind").set_value("row").run()
+    assert at.session_state["vs"].end == default_end and "end" not in ok(at).query_params
+
+
 def _exif_rotated_jpeg() -> bytes:
     # left half red, right half blue; EXIF orientation 6 says "rotate 90° clockwise to display"
     arr = np.zeros((120, 160, 3), np.uint8)

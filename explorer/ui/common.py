@@ -88,6 +88,12 @@ class Model:
             for name, row in latent.demo_rows(b.recon_mse, b.attributes, b.partition, b.attribute_names).items():
                 setattr(self.defaults, name, FaceRef.row(row))
 
+    def default_row(self, field: str) -> int:
+        """The bundle row a picker for ``field`` (base, a, b, c, end) turns to when a user chooses
+        "dataset face": the page's default face for that field, so switching back restores it."""
+        ref = getattr(self.defaults, field)
+        return ref.index if ref.kind == "row" else 0
+
     def faces(self, z) -> np.ndarray:
         """(N,D) or (D,) latents -> (N,S,S,3) uint8 faces."""
         z = np.asarray(z, np.float32)
@@ -152,7 +158,7 @@ def face_picker(model: Model, label: str, field: str, key: str) -> FaceRef:
         elif kind == "zero":
             new = FaceRef()
         elif kind == "row":
-            new = FaceRef.row(min(int(st.session_state.get(f"{key}_row", 0)), model.n_rows - 1))
+            new = FaceRef.row(min(int(st.session_state.get(f"{key}_row", model.default_row(field))), model.n_rows - 1))
         elif kind == "sample":
             seed = int(st.session_state.get(f"{key}_seed", state().seed))
             number = int(st.session_state.get(f"{key}_num", 1))
@@ -175,7 +181,7 @@ def face_picker(model: Model, label: str, field: str, key: str) -> FaceRef:
             a.number_input("Seed", 0, 2**32 - 1, step=1, key=f"{key}_seed", on_change=changed)
             b.number_input("Face number", 1, 64, step=1, key=f"{key}_num", on_change=changed)
         elif kind == "row":
-            bind(f"{key}_row", ref.index if ref.kind == "row" else 0)
+            bind(f"{key}_row", ref.index if ref.kind == "row" else model.default_row(field))
             st.number_input("Row", 0, model.n_rows - 1, step=1, key=f"{key}_row", on_change=changed)
     ref = getattr(s, field)
     with thumb:

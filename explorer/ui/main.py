@@ -158,9 +158,8 @@ def _sidebar_base(model: Model) -> None:
             set_base(FaceRef())
         elif k == "sample":
             set_base(FaceRef.sample(state().seed, 0, state().tau))
-        elif k == "row":  # the page's default dataset face (the best-reconstructed held-out one)
-            default = model.defaults.base
-            set_base(default if default.kind == "row" else FaceRef.row(0))
+        elif k == "row":
+            set_base(FaceRef.row(model.default_row("base")))
 
     shown = st.session_state.get("base_kind_ui", "photo" if s.base.kind == "z" else s.base.kind)
     if shown not in kinds:
@@ -179,7 +178,7 @@ def _sidebar_base(model: Model) -> None:
         if s.base.kind == "sample":
             st.caption(f"drawn at τ = {s.base.tau:g}")
     elif kind == "row":
-        bind("base_row", s.base.index if s.base.kind == "row" else model.defaults.base.index)
+        bind("base_row", s.base.index if s.base.kind == "row" else model.default_row("base"))
         st.number_input("Row of the analysis bundle", 0, model.n_rows - 1, step=1, key="base_row",
                         on_change=lambda: set_base(FaceRef.row(st.session_state["base_row"])))
     elif kind == "photo":
