@@ -27,12 +27,33 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be opened; the message names the file and the reason."""
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _remove_dead_writers_files(path: Path) -> None:
+    """A process killed mid-write (SIGKILL, power loss) leaves its hidden temporary file behind; the
+    next write to the same checkpoint removes the ones whose writer is gone."""
+    for old in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = old.name[len(path.name) + 2:].split(".")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            old.unlink(missing_ok=True)
+
+
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     """Write to a temporary file in the same folder, fsync, then rename: a crash mid-write leaves
-    the previous file intact (rename is atomic on POSIX within one filesystem)."""
+    the previous file intact (rename is atomic on POSIX within one filesystem). The temporary file is
+    hidden and ends in .tmp, so a half-written one is never taken for a checkpoint (`*.pt`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    _remove_dead_writers_files(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
@@ -43,6 +64,12 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+        # the rename itself must reach the disk too, or a power cut could still lose it
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

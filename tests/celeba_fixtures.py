@@ -166,3 +166,16 @@ def make_celeba(
     for f, data in images.items():
         (img_dir / f).write_bytes(data)
     return data_dir
+
+
+def synthetic_cache(n_train: int = 16, n_valid: int = 8, size: int = 32, seed: int = 0):
+    """A decoded cache (train.prepare.CachedData) of random images, for driving the Trainer directly
+    without a folder: n_train images in partition 0, then n_valid in partition 1."""
+    from train.prepare import CachedData
+
+    rng = np.random.default_rng(seed)
+    n = n_train + n_valid
+    return CachedData(images=rng.integers(0, 256, (n, 3, size, size), dtype=np.uint8),
+                      attributes=(rng.random((n, 40)) < 0.5).astype(np.uint8),
+                      partition=np.array([0] * n_train + [1] * n_valid, np.uint8),
+                      filenames=[f"{i + 1:06d}.jpg" for i in range(n)], attribute_names=list(ATTRIBUTE_NAMES))

@@ -10,6 +10,7 @@ pictures, name the folder: a plain test run never rewrites tracked files.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -96,11 +97,20 @@ def wait_changed(page, selector: str, old: str, timeout: float = 30_000) -> str:
     return page.eval_on_selector(selector, "e => e.src")
 
 
+# The address bar's dims=D:V,... holds a slider value v (URLs store values rounded to 4 decimals).
+URL_HAS_DIM_VALUE = """(v) => { const p = new URLSearchParams(location.search).get('dims');
+  return !!p && p.split(',').some(kv => Math.abs(parseFloat(kv.split(':')[1]) - v) < 1e-3); }"""
+
+
 # Pixel position of point i of trace t of the Plotly chart (so the test clicks a real point).
 POINT_JS = """([t, i]) => { const gd = document.querySelector('.js-plotly-plot'); const fl = gd._fullLayout;
   const tr = gd._fullData[t]; const r = gd.getBoundingClientRect();
   return {x: r.left + fl.xaxis._offset + fl.xaxis.d2p(tr.x[i]), y: r.top + fl.yaxis._offset + fl.yaxis.d2p(tr.y[i]),
           row: Array.isArray(tr.customdata[i]) ? tr.customdata[i][0] : tr.customdata[i]}; }"""
+STABLE_POINT_JS = f"""(arg) => {{ const gd = document.querySelector('.js-plotly-plot');
+  if (!gd || !gd._fullLayout || !gd._fullData || gd._fullData.length <= arg[0]) return null;
+  const p = ({POINT_JS})(arg); const key = JSON.stringify(p);
+  const same = window.__lastPoint === key; window.__lastPoint = key; return same ? p : null; }}"""
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +132,7 @@ def setup(tmp_path_factory):
 
 
 def test_every_view_in_chromium(setup):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     ckpt, data, shots, tmp = setup
     photo = sorted((Path(data) / "img_align_celeba").glob("*.jpg"))[-1]
@@ -138,7 +148,9 @@ def test_every_view_in_chromium(setup):
             grid = main_images(page)[0]
             page.get_by_role("button", name="New batch").click()
             grid2 = wait_changed(page, "[data-testid=stMain] [data-testid=stImage] img", grid)
-            assert grid2 != grid and "seed=1" in page.url
+            assert grid2 != grid
+            # Streamlit writes the address bar after the new image arrives: wait for it, never read once
+            expect(page).to_have_url(re.compile(r"[?&]seed=1(&|$)"))
             settle(page)
             page.screenshot(path=shots / "sample.png")
 
@@ -148,10 +160,10 @@ def test_every_view_in_chromium(setup):
             base = page.eval_on_selector(side, "e => e.src")
             page.locator("[data-testid=stSidebar] label").filter(has_text="A sample").click()
             sampled = wait_changed(page, side, base)
-            assert "base=sample" in page.url
+            expect(page).to_have_url(re.compile(r"[?&]base=sample"))
             page.locator("[data-testid=stSidebar] label").filter(has_text="A dataset face").click()
             wait_changed(page, side, sampled)
-            assert "base=" not in page.url
+            expect(page).not_to_have_url(re.compile(r"[?&]base="))
 
             # 2. Sliders: the keyboard moves the most informative dimension; the face changes
             page.get_by_role("tab", name="Latent sliders").click()
@@ -163,9 +175,13 @@ def test_every_view_in_chromium(setup):
             slider.focus()
             for _ in range(20):
                 page.keyboard.press("ArrowRight")
-            moved = wait_changed(page, face_sel, face)
+            wait_changed(page, face_sel, face)
+            # the link must hold the slider's final value, not an intermediate one of the 20 key presses
+            final = float(slider.input_value())
+            assert final != 0.0
+            expect(page).to_have_url(re.compile(r"[?&]view=sliders(&|$)"))
+            page.wait_for_function(URL_HAS_DIM_VALUE, arg=final, timeout=30_000)
             settle(page)
-            assert "dims=" in page.url and "view=sliders" in page.url
             page.screenshot(path=shots / "sliders.png")
             link, moved = page.url, page.eval_on_selector(face_sel, "e => e.src")
 
@@ -182,13 +198,14 @@ def test_every_view_in_chromium(setup):
             page.get_by_role("tab", name="Map").click()
             page.wait_for_selector(".js-plotly-plot canvas", timeout=30_000)
             settle(page)
-            page.wait_for_timeout(500)
-            pt = page.evaluate(POINT_JS, [1, 3])
+            # Plotly may lay the chart out again after Streamlit sizes it: take the point's position once
+            # it has stayed the same over two polls
+            pt = page.wait_for_function(STABLE_POINT_JS, arg=[1, 3], polling=250, timeout=30_000).json_value()
             page.mouse.move(pt["x"], pt["y"])
             page.mouse.click(pt["x"], pt["y"])
             page.get_by_text(f"row {pt['row']}:", exact=False).first.wait_for(timeout=30_000)
             settle(page)
-            assert f"point={pt['row']}" in page.url
+            expect(page).to_have_url(re.compile(rf"[?&]point={pt['row']}(&|$)"))
             page.screenshot(path=shots / "map.png")
             page.locator(".js-plotly-plot .modebar-btn[data-title='Lasso Select']").click()
             box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
@@ -232,7 +249,7 @@ def test_every_view_in_chromium(setup):
             settle(page)
             page.wait_for_timeout(500)
             page.screenshot(path=shots / "diagnostics.png")
-            assert "view=diagnostics" in page.url
+            expect(page).to_have_url(re.compile(r"[?&]view=diagnostics(&|$)"))
         except Exception:
             page.screenshot(path=tmp / "failure.png")
             shutil.copy(tmp / "server.log", tmp / "server-at-failure.log")

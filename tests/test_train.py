@@ -3,13 +3,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from celeba_fixtures import make_celeba
+from celeba_fixtures import make_celeba, synthetic_cache
 from conftest import ROOT
 from explorer import load_checkpoint
 from explorer.celeba import CelebAError, open_celeba
@@ -237,3 +238,253 @@ def test_compiled_run_saves_plain_weights_that_load_and_resume(tmp_path, data):
     assert not any(k.startswith("_orig_mod") for k in vae.model.state_dict())
     run_cli(data, tmp_path / "c.pt", tmp_path / "cache", "--epochs", "2", "--no-export", "--resume")
     assert load_checkpoint(tmp_path / "c.pt").summary["epochs"] == 2
+
+
+# ----- the learning-rate schedule, validation, resume errors ---------------------------------------
+
+def test_learning_rate_warms_up_linearly_then_decays_by_cosine_to_a_tenth():
+    cfg = loop.TrainConfig(data_dir="", out="", lr=1e-3, warmup_steps=10)
+    total = 110
+    lrs = np.array([loop.lr_at(cfg, s, total) for s in range(total + 1)])
+    np.testing.assert_allclose(lrs[:10], 1e-4 * np.arange(1, 11))  # linear, reaching the peak at the last warm-up step
+    assert lrs[10] == pytest.approx(1e-3)  # the cosine starts at the peak ...
+    assert lrs[60] == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))  # ... is half way down half way through ...
+    assert lrs[110] == pytest.approx(1e-4)  # ... and ends at a tenth
+    assert np.all(np.diff(lrs[10:]) < 0)
+    np.testing.assert_allclose(lrs[10:], 1e-3 * (0.1 + 0.45 * (1 + np.cos(np.pi * np.arange(101) / 100))))
+
+
+def test_validate_reports_the_elbo_kl_and_mse_of_the_valid_images(tmp_path):
+    cache = synthetic_cache(n_train=16, n_valid=8)
+    cfg = loop.TrainConfig(data_dir="synthetic", out=str(tmp_path / "m.pt"), image_size=32, latent_dim=8,
+                           channels=(8, 16, 16), batch_size=8, device="cpu", progress=False, likelihood="fixed",
+                           sigma=0.3)
+    tr = loop.Trainer(cfg, log=lambda m: None, cache=cache)
+    tr.train_epoch()  # trained weights and BatchNorm statistics, not the initial ones
+    before = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    v = tr.validate()
+    assert tr.model.training  # validation puts the model back in training mode ...
+    for k, w in tr.model.state_dict().items():  # ... and changes nothing in it
+        assert torch.equal(w, before[k]), k
+    assert tr.validate() == v  # the same noise every time: curves compare like with like
+
+    # the same numbers, computed here from the definitions on the 8 valid images
+    model = tr.model.eval()
+    x = torch.from_numpy(cache.images[16:]).float() / 255
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        kl = (0.5 * (mu**2 + logvar.exp() - logvar - 1)).sum(1)
+        eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(12345))
+        sq = (model.decode(mu + torch.exp(0.5 * logvar) * eps) - x).pow(2).flatten(1).sum(1)
+        p = x[0].numel()
+        nll = sq / (2 * 0.3**2) + p * (np.log(0.3) + 0.5 * np.log(2 * np.pi))
+        mse_mu = (model.decode(mu) - x).pow(2).mean()
+    assert v["val_kl"] == pytest.approx(kl.mean().item(), rel=1e-4)
+    assert v["val_mse"] == pytest.approx(mse_mu.item(), rel=1e-4)
+    assert v["val_nelbo"] == pytest.approx((nll + kl).mean().item(), rel=1e-4)
+
+
+def test_resume_errors_name_the_file_and_what_to_do(tmp_path, data):
+    cache = tmp_path / "cache"
+    with pytest.raises(SystemExit) as e:
+        run_cli(data, tmp_path / "absent.pt", cache, "--epochs", "1", "--resume")
+    assert f"no checkpoint at {tmp_path / 'absent.pt'}" in str(e.value)
+
+    run_cli(data, tmp_path / "m.pt", cache, "--epochs", "1", "--no-export")
+    from train.export import main as export_main
+
+    export_main([str(tmp_path / "m.pt"), "--data-dir", str(data), "--slim", "--no-tsne", "--out",
+                 str(tmp_path / "slim.pt"), "--cache-dir", str(cache)])
+    with pytest.raises(SystemExit) as e:
+        run_cli(data, tmp_path / "slim.pt", cache, "--epochs", "2", "--resume")
+    assert "slim.pt holds no training state" in str(e.value)
+
+    # a different architecture named on the command line is refused, and the checkpoint is untouched
+    before = (tmp_path / "m.pt").read_bytes()
+    with pytest.raises(SystemExit) as e:
+        run_cli(data, tmp_path / "m.pt", cache, "--epochs", "2", "--resume", "--latent-dim", "16")
+    assert "m.pt holds a model with latent_dim 8" in str(e.value) and "asks for 16" in str(e.value)
+    assert (tmp_path / "m.pt").read_bytes() == before
+
+
+def test_resume_without_the_run_flags_continues_the_saved_run(tmp_path, data, capsys):
+    """The short command (`--data-dir --out --epochs --resume`) continues the run as it was started:
+    architecture, objective and schedule come from the checkpoint, not from the flags' defaults."""
+    cache = tmp_path / "cache"
+    run_cli(data, tmp_path / "full.pt", cache, "--epochs", "2", "--no-export", "--likelihood", "fixed", "--sigma", "0.4")
+    run_cli(data, tmp_path / "part.pt", cache, "--epochs", "1", "--no-export", "--likelihood", "fixed", "--sigma", "0.4")
+    cli_main(["--data-dir", str(data), "--out", str(tmp_path / "part.pt"), "--cache-dir", str(cache), "--epochs", "2",
+              "--no-export", "--no-progress", "--device", "cpu", "--resume"])
+    a, b = _weights(tmp_path / "full.pt"), _weights(tmp_path / "part.pt")
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
+    s = read_checkpoint_dict(tmp_path / "part.pt")["summary"]
+    assert s["loss"]["likelihood"] == "fixed" and s["loss"]["sigma"] == 0.4 and s["batch_size"] == 8
+    # a setting named on the command line does change the run, and says so
+    capsys.readouterr()
+    run_cli(data, tmp_path / "part.pt", cache, "--epochs", "3", "--no-export", "--resume", "--lr", "5e-4",
+            "--likelihood", "fixed", "--sigma", "0.4")
+    assert "--lr changes from 0.001 to 0.0005" in capsys.readouterr().out
+
+
+# ----- crashes and concurrency -----------------------------------------------------------------------
+
+# Runs `python -m train` for real, but the second checkpoint write stops half way (a flushed half file)
+# and waits there to be killed: the kill lands mid-write every time, not by luck of timing.
+KILLED_MID_WRITE = """
+import io, sys, time
+from pathlib import Path
+import torch
+ready, argv = Path(sys.argv[1]), sys.argv[2:]
+real_save, calls = torch.save, []
+def save_and_hang(obj, f, *a, **kw):
+    calls.append(1)
+    if len(calls) < 2:
+        return real_save(obj, f, *a, **kw)
+    buf = io.BytesIO()
+    real_save(obj, buf, *a, **kw)
+    f.write(buf.getvalue()[: buf.tell() // 2])
+    f.flush()
+    ready.write_text(str(buf.tell()))
+    time.sleep(600)
+torch.save = save_and_hang
+from train.cli import main
+main(argv)
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_during_a_checkpoint_write_loses_nothing(tmp_path, data):
+    cache, out, ready = tmp_path / "cache", tmp_path / "run" / "m.pt", tmp_path / "ready"
+    run_cli(data, tmp_path / "full.pt", cache, "--epochs", "3", "--no-export")
+    args = ["--data-dir", str(data), "--out", str(out), "--cache-dir", str(cache), *TINY, "--epochs", "3", "--no-export"]
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_MID_WRITE, str(ready), *args], cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():  # the condition itself, polled: the write of epoch 2 is under way
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "the training process never reached its second checkpoint write"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    # the kill really came mid-write: a half-written temporary file is there, hidden and not named *.pt
+    partial = list(out.parent.glob(".m.pt.*.tmp"))
+    assert len(partial) == 1 and 0 < partial[0].stat().st_size < int(ready.read_text())
+    assert [p.name for p in out.parent.glob("*.pt")] == ["m.pt"]
+    # the previous checkpoint (epoch 1) is whole and loads
+    assert load_checkpoint(out).summary["epochs"] == 1
+    # --resume continues from it to the end, exactly as a run that was never killed, and tidies up
+    run_cli(data, out, cache, "--epochs", "3", "--no-export", "--resume")
+    assert read_checkpoint_dict(out)["summary"]["epochs"] == 3
+    a, b = _weights(tmp_path / "full.pt"), _weights(out)
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k
+    assert not list(out.parent.glob(".m.pt.*.tmp"))
+
+
+# Two processes build the same cache at the same moment: each waits at decode_all until both are
+# there, so the builds overlap every time.
+TWO_BUILDERS = """
+import sys, time
+from pathlib import Path
+import numpy as np
+import train.prepare as prepare
+from explorer.celeba import open_celeba
+from explorer.config import PreprocessConfig
+data, cache, me, other, out = sys.argv[1:6]
+real = prepare.decode_all
+def rendezvous(*a, **kw):
+    Path(me).touch()
+    t0 = time.monotonic()
+    while not Path(other).exists():
+        if time.monotonic() - t0 > 60:
+            sys.exit("the other builder never came")
+        time.sleep(0.01)
+    return real(*a, **kw)
+prepare.decode_all = rendezvous
+d = prepare.load_or_build_cache(open_celeba(data), PreprocessConfig(image_size=32), cache, workers=1, progress=False)
+np.save(out, np.asarray(d.images))
+print("built" if d.build_seconds is not None else "loaded")
+"""
+
+
+@pytest.mark.slow
+def test_two_cache_builds_at_once_both_succeed_and_leave_one_whole_cache(tmp_path):
+    data = make_celeba(tmp_path / "c", n=60)
+    cache = tmp_path / "cache"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen([sys.executable, "-c", TWO_BUILDERS, str(data), str(cache), str(tmp_path / f"at{i}"),
+                               str(tmp_path / f"at{1 - i}"), str(tmp_path / f"images{i}.npy")],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for i in (0, 1)]
+    outs = [p.communicate(timeout=180)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert [o.strip().splitlines()[-1] for o in outs] == ["built", "built"]
+    a, b = np.load(tmp_path / "images0.npy"), np.load(tmp_path / "images1.npy")
+    assert a.shape == (60, 3, 32, 32) and np.array_equal(a, b)
+    entries = sorted(p.name for p in cache.iterdir())
+    assert len(entries) == 1 and ".tmp" not in entries[0], entries  # one whole cache, no leftovers
+    again = load_or_build_cache(open_celeba(data), PreprocessConfig(image_size=32), cache, workers=1, progress=False)
+    assert again.build_seconds is None and np.array_equal(np.asarray(again.images), a)
+
+
+@pytest.mark.slow
+def test_ddp_ranks_see_different_images_and_average_their_gradients(tmp_path):
+    """Two processes (gloo on the CPU) train one short epoch. Both must end with the same weights, and
+    those must equal one process that replays the same batches and averages the two ranks' gradients
+    (DDP's semantics: BatchNorm statistics stay per rank). With gradient averaging switched off, the
+    ranks drift apart; with summing instead of averaging, they differ from the replay."""
+    from ddp_probe import PROBE
+
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'tests'}", OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(ROOT / "tests" / "ddp_probe.py"), str(tmp_path)]
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rank{i}.pt", weights_only=True) for i in (0, 1)]
+    steps = len(ranks[0]["seen"])
+    assert steps == 4 and len(ranks[1]["seen"]) == steps  # 32 images, 4 per rank per step
+
+    # the ranks see different images: disjoint at every step, together the whole train set once
+    for s in range(steps):
+        assert not set(ranks[0]["seen"][s][0].tolist()) & set(ranks[1]["seen"][s][0].tolist())
+    every = sorted(i for rk in ranks for idx, _ in rk["seen"] for i in idx.tolist())
+    assert every == list(range(32))
+
+    # both ranks hold the same weights, and training moved them
+    for k, w in ranks[0]["params"].items():
+        assert torch.equal(w, ranks[1]["params"][k]), k
+    assert not torch.equal(ranks[0]["params"]["to_posterior.weight"], ranks[0]["init"]["to_posterior.weight"])
+
+    # one process replaying the same batches, with the two ranks' gradients averaged
+    cfg = loop.TrainConfig(out="", **PROBE)
+    model = VAE(VAEConfig(cfg.image_size, cfg.latent_dim, cfg.channels))
+    model.load_state_dict(ranks[0]["init"])
+    model = model.to(memory_format=torch.channels_last).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
+    images = torch.from_numpy(synthetic_cache(n_train=32, n_valid=0).images)
+    loss_cfg = LossConfig(likelihood="fixed", sigma=cfg.sigma)
+    torch.set_rng_state(ranks[0]["rng"])
+    for s in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = loop.lr_at(cfg, s, steps)
+        opt.zero_grad()
+        rng = torch.get_rng_state()  # every rank draws its noise from the same seeded generator
+        for rk in ranks:
+            torch.set_rng_state(rng)
+            idx, flip = rk["seen"][s]
+            x = images[idx].float() / 255
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x).contiguous(memory_format=torch.channels_last)
+            recon, mu, logvar = model(x)
+            vae_loss(x, recon, mu, logvar, loss_cfg, 1.0).loss.backward()
+        for p in model.parameters():
+            p.grad /= len(ranks)
+        opt.step()
+    for k, w in model.named_parameters():
+        torch.testing.assert_close(ranks[0]["params"][k], w.detach(), rtol=1e-4, atol=2e-5, msg=k)

@@ -75,9 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> None:
     from explorer.celeba import CelebAError
-    from train.loop import TrainConfig, TrainingStopped, train
+    from train.loop import RUN_FIELDS, TrainConfig, TrainingStopped, train
 
     a = build_parser().parse_args(argv)
+    # Parse again with no defaults for the run's settings, to learn which ones the command line named
+    # (--resume takes the others from the checkpoint; argparse also accepts abbreviated flags).
+    probe = build_parser()
+    probe.set_defaults(**{k: None for k in RUN_FIELDS})
+    given = probe.parse_args(argv)
+    explicit = frozenset(k for k in RUN_FIELDS if getattr(given, k) is not None)
     cfg = TrainConfig(
         data_dir=a.data_dir, out=a.out, epochs=a.epochs, image_size=a.image_size, latent_dim=a.latent_dim,
         channels=a.channels, batch_size=a.batch_size, lr=a.lr, warmup_steps=a.warmup_steps,
@@ -86,6 +92,7 @@ def main(argv=None) -> None:
         resume=a.resume, strict=a.strict, workers=a.workers, cache_dir=a.cache_dir,
         max_train_images=a.max_train_images, export=not a.no_export, bundle_splits=a.bundle_splits,
         bundle_max_images=a.bundle_max_images, tsne=not a.no_tsne, threads=a.threads, progress=not a.no_progress,
+        explicit=explicit,
     )
     try:
         train(cfg)

@@ -30,6 +30,14 @@ from train.losses import beta_at, vae_loss
 from train.prepare import CachedData, load_or_build_cache
 
 
+# The settings that define a run. On --resume they come from the checkpoint unless the command line
+# names them, so the short `--resume` command continues the run as it was started. The architecture
+# cannot change within a run; the objective and the schedule can, with a note.
+MODEL_FIELDS = ("image_size", "latent_dim", "channels")
+RUN_FIELDS = MODEL_FIELDS + ("batch_size", "lr", "warmup_steps", "likelihood", "sigma", "beta", "kl_warmup_epochs",
+                             "free_bits", "seed")
+
+
 @dataclass
 class TrainConfig:
     """Everything `python -m train` was asked to do (the CLI fills it; tests build it directly)."""
@@ -64,6 +72,8 @@ class TrainConfig:
     threads: int | None = None
     progress: bool = True
     log_every: int = 20
+    # which RUN_FIELDS the command line named (the CLI fills it); None: all of them (a config built in code)
+    explicit: frozenset | None = None
 
     def loss_config(self, steps_per_epoch: int) -> LossConfig:
         return LossConfig(likelihood=self.likelihood, sigma=self.sigma, beta=self.beta,
@@ -151,12 +161,30 @@ class Trainer:
             raise SystemExit(f"error: --resume: {self.out} holds no training state (it was slimmed for "
                              f"shipping); start a new run with another --out")
         ts = data["train_state"]
-        saved = VAEConfig.from_dict(data["model_config"])
-        asked = VAEConfig(self.cfg.image_size, self.cfg.latent_dim, tuple(self.cfg.channels))
-        if saved != asked:
-            self.log(f"note: --resume uses the checkpoint's model {saved.to_dict()}, not the flags' {asked.to_dict()}")
-        self.cfg.image_size, self.cfg.latent_dim, self.cfg.channels = saved.image_size, saved.latent_dim, saved.channels
+        self._adopt_run_settings(VAEConfig.from_dict(data["model_config"]), ts.get("config") or {})
         return {"data": data, "ts": ts}
+
+    def _adopt_run_settings(self, saved_model: VAEConfig, saved: dict) -> None:
+        """Continue the saved run's settings (see RUN_FIELDS): refuse a named architecture change, take
+        unnamed settings from the checkpoint, and say when a named setting changes the run."""
+        cfg = self.cfg
+        named = set(RUN_FIELDS) if cfg.explicit is None else set(cfg.explicit)
+        for k in MODEL_FIELDS:
+            had = getattr(saved_model, k)
+            asked = tuple(getattr(cfg, k)) if k == "channels" else getattr(cfg, k)
+            if k in named and asked != had:
+                flag = "--" + k.replace("_", "-")
+                raise SystemExit(f"error: --resume: {self.out} holds a model with {k} {had}, and the command asks "
+                                 f"for {asked}; a run cannot change its architecture. Leave out {flag} to continue "
+                                 f"this run, or start a new one with another --out")
+            setattr(cfg, k, had)
+        for k in RUN_FIELDS[len(MODEL_FIELDS):]:
+            if k not in saved:
+                continue
+            if k not in named:
+                setattr(cfg, k, saved[k])
+            elif saved[k] != getattr(cfg, k):
+                self.log(f"note: --resume: --{k.replace('_', '-')} changes from {saved[k]} to {getattr(cfg, k)}")
 
     def _setup_data(self, cache: CachedData | None):
         cfg = self.cfg
@@ -254,7 +282,8 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "sigma_estimate": self.sigma_estimate,
             "elapsed": self.elapsed,
-            "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.cfg).items()},
+            "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.cfg).items()
+                       if k != "explicit"},
         }
 
     def _restore(self, rs: dict):

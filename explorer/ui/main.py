@@ -16,7 +16,6 @@ from pathlib import Path
 
 import streamlit as st
 import torch
-from PIL import Image
 
 from explorer import CheckpointError, load_checkpoint, urlstate
 from explorer.ui import uploads
@@ -227,7 +226,6 @@ def configure_torch() -> None:
 def run(argv: list[str] | None = None) -> None:
     _freeze_once()
     st.set_page_config(page_title="Inside a VAE", page_icon=":material/face:", layout="wide")
-    Image.MAX_IMAGE_PIXELS = uploads.MAX_PIXELS
     configure_torch()
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
