@@ -42,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="encoder channels per stage, comma separated (default 32,64,128,256,512)")
     g = p.add_argument_group("objective")
     g.add_argument("--likelihood", choices=("calibrated", "fixed"), default=d.likelihood,
-                   help="Gaussian decoder: 'calibrated' sets sigma^2 to the batch MSE (sigma-VAE); 'fixed' uses "
-                        "--sigma (default %(default)s)")
+                   help="Gaussian decoder: 'fixed' uses --sigma; 'calibrated' sets sigma^2 to the batch MSE "
+                        "(sigma-VAE: sharper reconstructions, but samples from N(0,I) suffer) (default %(default)s)")
     g.add_argument("--sigma", type=float, default=d.sigma, help="sigma of the fixed Gaussian likelihood (default %(default)s)")
     g.add_argument("--beta", type=float, default=d.beta, help="weight of the KL term (default %(default)s)")
     g.add_argument("--kl-warmup-epochs", type=float, default=d.kl_warmup_epochs,
@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("analysis bundle (written at the end)")
     g.add_argument("--no-export", action="store_true", help="skip the analysis bundle")
     g.add_argument("--bundle-splits", default=d.bundle_splits, help="splits to encode: comma list or 'all' (default %(default)s)")
-    g.add_argument("--bundle-max-images", type=int, default=None, help="encode at most N images")
+    g.add_argument("--bundle-max-images", type=int, default=d.bundle_max_images,
+                   help="encode at most N images, a seeded random sample (default %(default)s)")
     g.add_argument("--no-tsne", action="store_true", help="skip t-SNE in the bundle (PCA only)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     return p
