@@ -485,7 +485,7 @@ def test_zip_is_reopened_in_a_new_process(tmp_path, monkeypatch):
     idx.open_image(0)
     first = idx._zip
     assert pickle.loads(pickle.dumps(idx))._zip is None
-    monkeypatch.setattr(celeba.os, "getpid", lambda: -12345)  # as after a fork
+    monkeypatch.setattr(os, "getpid", lambda: -12345)  # as after a fork
     idx.open_image(1)
     assert idx._zip is not first
 
