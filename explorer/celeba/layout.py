@@ -15,6 +15,7 @@ IMAGE_DIR = "img_align_celeba"
 IMAGE_ZIP = "img_align_celeba.zip"
 ATTR_STEM = "list_attr_celeba"
 PARTITION_STEM = "list_eval_partition"
+IDENTITY_FILE = "identity_CelebA.txt"
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
@@ -157,3 +158,8 @@ def _zip_images(z: Path) -> tuple[str, set[str]]:
         raise CelebAError(f"{z}: zip file holds no .jpg images")
     prefix = max(by_dir, key=lambda p: len(by_dir[p]))
     return prefix, by_dir[prefix]
+
+
+def _identity_candidates(base: Path) -> list[Path]:
+    # Released beside the attributes (Anno/ in the Drive tree); only .txt exists.
+    return [base / IDENTITY_FILE, base / "Anno" / IDENTITY_FILE]
