@@ -14,6 +14,14 @@ from PIL import Image, ImageOps
 from explorer.config import PreprocessConfig
 
 
+def crop_side(width: int, height: int, cfg: PreprocessConfig) -> int:
+    """Side in pixels of the centred square crop of a ``width`` x ``height`` image, before the resize.
+
+    Below ``cfg.image_size`` the resize upscales: the data checks use this to find such images.
+    """
+    return max(1, round(min(width, height) * cfg.crop_fraction))
+
+
 def preprocess_to_uint8(img: Image.Image, cfg: PreprocessConfig) -> np.ndarray:
     """Photo -> (3, S, S) uint8 array. ``img`` may be lazily opened, so JPEG draft mode can apply."""
     size = cfg.image_size
@@ -31,7 +39,7 @@ def preprocess_to_uint8(img: Image.Image, cfg: PreprocessConfig) -> np.ndarray:
             img = Image.alpha_composite(bg, rgba)
         img = img.convert("RGB")
     w, h = img.size
-    side = max(1, round(min(w, h) * cfg.crop_fraction))
+    side = crop_side(w, h, cfg)
     left, top = (w - side) // 2, (h - side) // 2
     img = img.crop((left, top, left + side, top + side))
     img = img.resize((size, size), Image.Resampling.BICUBIC)

@@ -82,7 +82,7 @@ def test_zip_members_found_at_any_depth(tmp_path, prefix):
     ref = open_celeba(_official(tmp_path / "ref"))
     idx = open_celeba(_official(tmp_path, layout="zip", zip_prefix=prefix, annotations="csv"))
     _same_rows(ref, idx)
-    assert idx.zip_prefix == prefix
+    assert idx.folders[0].zip_prefix == prefix
     assert idx.open_image(0).size == (24, 30)
 
 
@@ -483,11 +483,11 @@ def test_open_image_in_worker_processes(tmp_path):
 def test_zip_is_reopened_in_a_new_process(tmp_path, monkeypatch):
     idx = open_celeba(_official(tmp_path, layout="zip"))
     idx.open_image(0)
-    first = idx._zip
-    assert pickle.loads(pickle.dumps(idx))._zip is None
-    monkeypatch.setattr(celeba.os, "getpid", lambda: -12345)  # as after a fork
+    first = idx.folders[0]._zip
+    assert pickle.loads(pickle.dumps(idx)).folders[0]._zip is None
+    monkeypatch.setattr(os, "getpid", lambda: -12345)  # as after a fork
     idx.open_image(1)
-    assert idx._zip is not first
+    assert idx.folders[0]._zip is not first
 
 
 def test_subset_by_mask_and_indices(tmp_path):
@@ -544,3 +544,119 @@ def test_fixture_corrupt_kinds_really_break(tmp_path):
         img.load()
     with Image.open(folder / "000005.jpg") as img:
         img.load()
+
+
+# ---------------------------------------------------------------- several folders
+
+def _identity(d: Path, persons: list[int]) -> None:
+    """identity_CelebA.txt for rows 000001.jpg ... as the official file has it (CRLF)."""
+    lines = [f"{k + 1:06d}.jpg {p}" for k, p in enumerate(persons)]
+    (d / "identity_CelebA.txt").write_bytes(("\r\n".join(lines) + "\r\n").encode())
+
+
+def test_two_folders_unite_by_id_first_wins_with_each_folders_own_rows(tmp_path):
+    # a: ids 1-4 present (5, 6 annotated but absent); b: ids 1-10, a different seed, all train.
+    a = make_celeba(tmp_path / "a", n=6, missing=2, seed=1)
+    b = make_celeba(tmp_path / "b", n=10, partitions=[0] * 10, seed=2)
+    ia, ib = open_celeba(a), open_celeba(b)
+    idx = open_celeba([a, b])
+    assert idx.filenames == [f"{k:06d}.jpg" for k in range(1, 11)]
+    assert [f.duplicates for f in idx.folders] == [0, 4] and idx.duplicates == 4
+    assert idx.folder_of.tolist() == [0] * 4 + [1] * 6
+    # ids 1-4 keep a's attribute and partition rows; 5-10 (absent from a) come with b's own rows
+    np.testing.assert_array_equal(idx.attributes[:4], ia.attributes)
+    np.testing.assert_array_equal(idx.attributes[4:], ib.attributes[4:])
+    assert not np.array_equal(ia.attributes, ib.attributes[:4])     # the seeds differ, so this tells
+    assert idx.partition.tolist() == ia.partition.tolist() + [0] * 6
+    assert idx.image_path(0) == str(a / "img_align_celeba" / "000001.jpg")
+    assert idx.image_path(4) == str(b / "img_align_celeba" / "000005.jpg")
+    with idx.open_image(0) as x, ia.open_image(0) as y, ib.open_image(0) as z:
+        assert np.array_equal(np.asarray(x), np.asarray(y)) and not np.array_equal(np.asarray(x), np.asarray(z))
+    assert idx.missing_images == 2 and len(idx.subset([0, 9])) == 2
+    text = idx.describe()
+    union = [line for line in text.splitlines() if "duplicate" in line]
+    assert len(union) == 1 and "united 2 folders" in union[0] and "10 images" in union[0]
+    assert f"4 duplicate ids (4 in {b}" in union[0]
+    assert str(a) in text and str(b) in text and "2 annotated images are absent" in text
+    # the order decides: b first gives b's rows for ids 1-4, and a adds nothing
+    rev = open_celeba([b, a])
+    np.testing.assert_array_equal(rev.attributes, ib.attributes)
+    assert [f.duplicates for f in rev.folders] == [0, 4]
+
+
+def test_one_folder_in_a_list_is_the_folder(tmp_path):
+    d = _official(tmp_path, layout="zip")
+    one, listed = open_celeba(d), open_celeba([d])
+    _same_rows(one, listed)
+    assert one.signature() == listed.signature() and one.describe() == listed.describe()
+    assert one.duplicates == 0 and "united" not in one.describe()
+
+
+def test_same_folder_twice_and_no_folder_are_errors(tmp_path):
+    d = _official(tmp_path)
+    with pytest.raises(CelebAError, match="given twice"):
+        open_celeba([d, tmp_path / "." / d.name])
+    with pytest.raises(CelebAError, match="no data folder"):
+        open_celeba([])
+    with pytest.raises(CelebAError, match="nowhere"):
+        open_celeba([d, tmp_path / "nowhere"])
+
+
+def test_signature_covers_every_folder(tmp_path):
+    a = make_celeba(tmp_path / "a", n=6)
+    b = make_celeba(tmp_path / "b", n=8, seed=3)
+    c = make_celeba(tmp_path / "c", n=8, seed=3)
+    sig_a = open_celeba(a).signature()
+    sig_ab = open_celeba([a, b]).signature()
+    assert sig_ab != sig_a and sig_ab == open_celeba([a, b]).signature()
+    assert open_celeba([b, a]).signature() != sig_ab                 # other folder first: other rows
+    assert open_celeba([a, c]).signature() != sig_ab                 # same file names, other folder
+    part = b / "list_eval_partition.txt"
+    st = part.stat()
+    os.utime(part, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert open_celeba([a, b]).signature() != sig_ab                 # the second folder's files count too
+
+
+def test_persons_per_folder_from_identity_files(tmp_path):
+    a = make_celeba(tmp_path / "a", n=6)
+    b = make_celeba(tmp_path / "b", n=10, seed=2)
+    c = make_celeba(tmp_path / "c", n=12, seed=3)
+    _identity(a, [7, 7, 8, 8, 9, 9])
+    _identity(b, [1, 2, 3, 4, 5, 6, 7, 7, 9, 10])                    # shares persons 7 and 9 with a
+    idx = open_celeba([a, b, c])
+    got = idx.folder_summary()
+    assert [(f["name"], f["images"], f["persons"], f["duplicates"]) for f in got] == [
+        ("a", 6, 3, 0), ("b", 4, 3, 6), ("c", 2, None, 10)]
+    assert idx.count_persons() == 4                                    # 7, 8, 9 from a; 7, 9, 10 from b
+    assert idx.folder_summary([0, 1])[0]["persons"] == 1
+    assert open_celeba(c).count_persons() is None
+    assert all(str(tmp_path) not in repr(f) for f in got)
+
+
+def test_bad_identity_file_names_the_line(tmp_path):
+    d = _official(tmp_path)
+    (d / "identity_CelebA.txt").write_bytes(b"000001.jpg 12\r\n000002.jpg twelve\r\n")
+    with pytest.raises(CelebAError) as e:
+        open_celeba(d)
+    assert "identity_CelebA.txt, line 2" in str(e.value) and "twelve" in str(e.value)
+
+
+@pytest.mark.parametrize("layout", ["official", "zip"])
+def test_image_sizes_from_headers_match_pil(tmp_path, layout):
+    d = make_celeba(tmp_path / "c", n=5, layout=layout, size=(89, 109), corrupt={3: "text"})
+    idx = open_celeba(d)
+    sizes = idx.image_sizes()
+    assert sizes.tolist() == [[89, 109]] * 3 + [[0, 0], [89, 109]]   # the broken file is left to the decoder
+    assert idx.image_sizes(1, 3).tolist() == [[89, 109]] * 2
+
+
+def test_jpeg_header_parser_agrees_with_pil_on_progressive_and_exif(tmp_path):
+    import io as _io
+
+    from explorer.celeba.index import _jpeg_size
+    img = Image.new("RGB", (123, 77), (10, 200, 30))
+    for kw in ({}, {"progressive": True}, {"exif": Image.Exif().tobytes() + b"\0" * 2000}):
+        buf = _io.BytesIO()
+        img.save(buf, format="JPEG", **kw)
+        assert _jpeg_size(buf.getvalue()[:4096]) == (123, 77), kw
+    assert _jpeg_size(b"\x89PNG\r\n\x1a\n") is None

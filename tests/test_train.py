@@ -488,3 +488,124 @@ def test_ddp_ranks_see_different_images_and_average_their_gradients(tmp_path):
         opt.step()
     for k, w in model.named_parameters():
         torch.testing.assert_close(ranks[0]["params"][k], w.detach(), rtol=1e-4, atol=2e-5, msg=k)
+
+# ---------------------------------------------------------------- several folders, train-only folders
+
+def _identity(d, persons):
+    lines = [f"{k + 1:06d}.jpg {p}" for k, p in enumerate(persons)]
+    (d / "identity_CelebA.txt").write_bytes(("\r\n".join(lines) + "\r\n").encode())
+
+
+def test_two_folders_train_together_and_the_summary_names_them_without_paths(tmp_path, capsys):
+    a = make_celeba(tmp_path / "first", n=30)                         # 20 train / 5 valid / 5 test
+    b = make_celeba(tmp_path / "second", n=40, partitions=[0] * 40, seed=1)
+    _identity(a, [k // 3 for k in range(30)])
+    out = tmp_path / "m.pt"
+    cli_main(["--data-dir", str(a), "--data-dir", str(b), "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+              *TINY, "--epochs", "1", "--no-tsne"])
+    printed = capsys.readouterr().out
+    assert "united 2 folders by image id: 40 images (train 30 / valid 5 / test 5); 30 duplicate ids" in printed
+    vae = load_checkpoint(out)
+    data = vae.summary["data"]
+    assert data["train_images"] == 30 and data["valid_images"] == 5
+    assert data["folders"] == [
+        {"name": "first", "layout": "official", "images": 30, "persons": 10, "duplicates": 0},
+        {"name": "second", "layout": "official", "images": 10, "persons": None, "duplicates": 30}]
+    assert data["persons"] == 10
+    assert "data_dir" not in data and str(tmp_path) not in repr(vae.summary)
+
+
+def test_cache_key_changes_when_a_second_folder_is_added(tmp_path):
+    from train.prepare import cache_key
+
+    a = make_celeba(tmp_path / "a", n=12)
+    b = make_celeba(tmp_path / "b", n=16, seed=1)
+    pre = PreprocessConfig(image_size=32)
+    assert cache_key(open_celeba([a]), pre) == cache_key(open_celeba(a), pre)
+    assert cache_key(open_celeba([a, b]), pre) != cache_key(open_celeba(a), pre)
+    one = load_or_build_cache(open_celeba(a), pre, tmp_path / "cache", workers=1, progress=False)
+    two = load_or_build_cache(open_celeba([a, b]), pre, tmp_path / "cache", workers=1, progress=False)
+    assert two.path != one.path and two.build_seconds is not None and len(two.filenames) == 16
+
+
+def test_images_too_small_are_refused_per_folder_unless_upscaling_is_allowed(tmp_path, capsys):
+    big = make_celeba(tmp_path / "big", n=30)
+    # 30x36: the centred crop is round(30 * 148/178) = 25 pixels, under the 32 of TINY's image size
+    small = make_celeba(tmp_path / "small", n=40, size=(30, 36), partitions=[0] * 40, seed=1)
+    args = ["--data-dir", str(big), "--data-dir", str(small), "--cache-dir", str(tmp_path / "cache"), *TINY,
+            "--epochs", "1", "--no-export"]
+    with pytest.raises(SystemExit) as e:
+        cli_main([*args, "--out", str(tmp_path / "m.pt")])
+    msg = str(e.value)
+    assert f"{small}: 10 of 10 images are too small for 32x32" in msg      # 30 of its ids are big's
+    assert "30x36" in msg and "25 pixels" in msg and "--allow-upscale" in msg and f"{big}:" not in msg
+    assert not (tmp_path / "m.pt").exists()
+    cli_main([*args, "--out", str(tmp_path / "m.pt"), "--allow-upscale"])
+    assert "note: --allow-upscale: " in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "m.pt").summary["data"]["train_images"] == 30
+
+
+def test_half_resolution_celeba_passes_at_64_and_is_too_small_at_128(tmp_path):
+    from train.prepare import check_image_sizes
+
+    index = open_celeba(make_celeba(tmp_path / "half", n=6, size=(89, 109)))   # as celeba-extra-halfres
+    assert check_image_sizes(index, PreprocessConfig(image_size=64), workers=1) == 0   # a 74-pixel crop
+    with pytest.raises(CelebAError, match=r"6 of 6 images are too small for 128x128 .*89x109.* 74 pixels"):
+        check_image_sizes(index, PreprocessConfig(image_size=128), workers=1)
+    notes = []
+    assert check_image_sizes(index, PreprocessConfig(image_size=128), True, notes.append, workers=1) == 6
+    assert len(notes) == 1 and "half: 6 of 6 images" in notes[0]
+
+
+def test_train_only_folder_builds_its_bundle_from_train_images(tmp_path, capsys):
+    d = make_celeba(tmp_path / "trainonly", n=30, partitions=[0] * 30)
+    out = tmp_path / "m.pt"
+    run_cli(d, out, tmp_path / "cache", "--epochs", "1", "--bundle-max-images", "20")  # returns: exit status 0
+    printed = capsys.readouterr().out
+    assert "per-epoch validation is skipped" in printed
+    notes = [line for line in printed.splitlines() if "analysis bundle uses" in line]
+    assert notes == ["note: no images in the valid,test split(s); the analysis bundle uses a seeded sample of "
+                     "20 of the 30 train images"]
+    vae = load_checkpoint(out)
+    b = vae.bundle
+    assert len(b) == 20 and b.info["splits"] == ["train"] and set(b.partition.tolist()) == {0}
+    assert np.isfinite(b.tsne).all() and b.directions.shape == (40, 8)
+    assert set(b.filenames) <= {f"{k:06d}.jpg" for k in range(1, 31)} and len(set(b.filenames)) == 20
+
+
+def test_train_only_bundle_defaults_to_a_capped_sample(tmp_path, monkeypatch):
+    from train import export
+
+    monkeypatch.setattr(export, "FALLBACK_MAX_IMAGES", 12)  # stands for 10,000 on a tiny folder
+    d = make_celeba(tmp_path / "trainonly", n=30, partitions=[0] * 30)
+    run_cli(d, tmp_path / "m.pt", tmp_path / "cache", "--epochs", "1", "--no-tsne")
+    assert len(load_checkpoint(tmp_path / "m.pt").bundle) == 12
+
+
+def test_export_cli_on_a_train_only_folder(tmp_path, capsys):
+    d = make_celeba(tmp_path / "trainonly", n=30, partitions=[0] * 30)
+    run_cli(d, tmp_path / "m.pt", tmp_path / "cache", "--epochs", "1", "--no-export")
+    assert load_checkpoint(tmp_path / "m.pt").bundle is None
+    from train.export import main as export_main
+
+    export_main([str(tmp_path / "m.pt"), "--data-dir", str(d), "--out", str(tmp_path / "e.pt"),
+                 "--cache-dir", str(tmp_path / "cache"), "--no-tsne"])
+    assert "analysis bundle uses a seeded sample of 30 of the 30 train images" in capsys.readouterr().out
+    b = load_checkpoint(tmp_path / "e.pt").bundle
+    assert len(b) == 30 and b.info["splits"] == ["train"]
+
+
+def test_export_cli_unites_folders_and_refuses_small_images(tmp_path, capsys):
+    a = make_celeba(tmp_path / "a", n=30)
+    run_cli(a, tmp_path / "m.pt", tmp_path / "cache", "--epochs", "1", "--no-export")
+    small = make_celeba(tmp_path / "small", n=40, size=(30, 36), seed=1)
+    from train.export import main as export_main
+
+    base = [str(tmp_path / "m.pt"), "--data-dir", str(a), "--data-dir", str(small), "--splits", "all",
+            "--out", str(tmp_path / "e.pt"), "--cache-dir", str(tmp_path / "cache"), "--no-tsne"]
+    with pytest.raises(SystemExit) as e:
+        export_main(base)
+    assert f"{small}: 10 of 10 images are too small for 32x32" in str(e.value)
+    export_main([*base, "--allow-upscale"])
+    assert "30 duplicate ids" in capsys.readouterr().out
+    assert len(load_checkpoint(tmp_path / "e.pt").bundle) == 40

@@ -28,12 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m train", description=__doc__, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("data")
-    g.add_argument("--data-dir", required=True,
+    g.add_argument("--data-dir", required=True, action="append",
                    help="CelebA folder: official layout, torchvision root (DIR/celeba), Kaggle layout, or "
-                        "img_align_celeba.zip beside the annotation files")
+                        "img_align_celeba.zip beside the annotation files. Give it several times to unite "
+                        "folders by image id (the first folder that has an id gives its image and rows)")
     g.add_argument("--cache-dir", default=None, help="where decoded images are cached (default ~/.cache/vae-explorer)")
     g.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
     g.add_argument("--strict", action="store_true", help="stop at the first unreadable image instead of skipping it")
+    g.add_argument("--allow-upscale", action="store_true",
+                   help="accept images whose centred crop is smaller than --image-size (they are upscaled); "
+                        "without it such images stop the run with a message")
     g.add_argument("--max-train-images", type=int, default=None, help="use only the first N train images (quick runs)")
     g = p.add_argument_group("model")
     g.add_argument("--image-size", type=int, default=d.image_size, choices=(32, 64, 128), help="(default %(default)s)")
@@ -68,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-export", action="store_true", help="skip the analysis bundle")
     g.add_argument("--bundle-splits", default=d.bundle_splits, help="splits to encode: comma list or 'all' (default %(default)s)")
     g.add_argument("--bundle-max-images", type=int, default=d.bundle_max_images,
-                   help="encode at most N images, a seeded random sample (default %(default)s)")
+                   help="encode at most N images, a seeded random sample; a folder without valid or test images "
+                        "falls back to a sample of the train split (default %(default)s)")
     g.add_argument("--no-tsne", action="store_true", help="skip t-SNE in the bundle (PCA only)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     return p
@@ -86,12 +91,12 @@ def main(argv=None) -> None:
     given = probe.parse_args(argv)
     explicit = frozenset(k for k in RUN_FIELDS if getattr(given, k) is not None)
     cfg = TrainConfig(
-        data_dir=a.data_dir, out=a.out, epochs=a.epochs, image_size=a.image_size, latent_dim=a.latent_dim,
+        data_dir=tuple(a.data_dir), out=a.out, epochs=a.epochs, image_size=a.image_size, latent_dim=a.latent_dim,
         channels=a.channels, batch_size=a.batch_size, lr=a.lr, warmup_steps=a.warmup_steps,
         likelihood=a.likelihood, sigma=a.sigma, beta=a.beta, kl_warmup_epochs=a.kl_warmup_epochs,
         free_bits=a.free_bits, seed=a.seed, device=a.device, precision=a.precision, compile=a.compile,
         resume=a.resume, strict=a.strict, workers=a.workers, cache_dir=a.cache_dir,
-        max_train_images=a.max_train_images, export=not a.no_export, bundle_splits=a.bundle_splits,
+        max_train_images=a.max_train_images, allow_upscale=a.allow_upscale, export=not a.no_export, bundle_splits=a.bundle_splits,
         bundle_max_images=a.bundle_max_images, tsne=not a.no_tsne, threads=a.threads, progress=not a.no_progress,
         explicit=explicit,
     )

@@ -1,7 +1,8 @@
 """The analysis bundle: encodings, KL per dimension, active units, attribute directions, 2-D maps.
 
 Runs at the end of training, and on its own for any checkpoint and dataset:
-    python -m train.export CHECKPOINT --data-dir DIR [--splits valid,test] [--max-images N] [--slim]
+    python -m train.export CHECKPOINT --data-dir DIR [--data-dir DIR2 ...] [--splits valid,test] [--max-images N]
+        [--slim]
 """
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ from train.losses import kl_per_dim
 from train.prepare import CachedData
 
 SPLITS = {"train": 0, "valid": 1, "test": 2}
+# When the asked-for splits are empty (a train-only folder), the bundle samples the train split; this
+# caps it where no --bundle-max-images / --max-images is given: t-SNE of 10,000 points takes about a
+# minute on one core, and the app's map stays responsive at that size.
+FALLBACK_MAX_IMAGES = 10_000
 
 
 def parse_splits(text: str) -> list[int]:
@@ -100,6 +105,14 @@ def build_bundle(model: VAE, cache: CachedData, splits, device, max_images: int 
                  seed: int = 0, log=print, progress: bool = False) -> AnalysisBundle:
     t0 = time.perf_counter()
     idx = cache.split(splits)
+    if len(idx) == 0 and 0 not in splits:
+        # A folder with training images only: analyse what there is rather than fail after training.
+        asked = ",".join(k for k, v in SPLITS.items() if v in splits)
+        splits = [0]
+        idx = cache.split(splits)
+        max_images = max_images or FALLBACK_MAX_IMAGES
+        log(f"note: no images in the {asked} split(s); the analysis bundle uses a seeded sample of "
+            f"{min(len(idx), max_images):,} of the {len(idx):,} train images")
     if max_images and len(idx) > max_images:
         idx = np.sort(np.random.default_rng(seed).choice(idx, max_images, replace=False))
     if len(idx) == 0:
@@ -131,14 +144,23 @@ def main(argv=None):
     from explorer.celeba import CelebAError, open_celeba
     from explorer.checkpoint import CheckpointError, atomic_torch_save, load_checkpoint, make_checkpoint, \
         read_checkpoint_dict
-    from train.prepare import load_or_build_cache
+    from train.prepare import check_image_sizes, load_or_build_cache
 
+    from train.loop import TrainConfig
+
+    TRAIN_DEFAULTS = TrainConfig(data_dir=(), out="")
     p = argparse.ArgumentParser(prog="python -m train.export", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="checkpoint file to analyse")
-    p.add_argument("--data-dir", required=True, help="CelebA folder (any layout python -m train accepts)")
-    p.add_argument("--splits", default="valid,test", help="comma list of train, valid, test, or 'all' (default: valid,test)")
-    p.add_argument("--max-images", type=int, default=None, help="encode at most N images (a seeded random subset)")
+    p.add_argument("--data-dir", required=True, action="append",
+                   help="CelebA folder (any layout python -m train accepts); several times to unite folders")
+    p.add_argument("--allow-upscale", action="store_true",
+                   help="accept images whose centred crop is smaller than the model's image size")
+    p.add_argument("--splits", default=TRAIN_DEFAULTS.bundle_splits,
+                   help="comma list of train, valid, test, or 'all' (default %(default)s, as python -m train)")
+    p.add_argument("--max-images", type=int, default=TRAIN_DEFAULTS.bundle_max_images,
+                   help="encode at most N images, a seeded random sample; when the splits are empty the train "
+                        "split is sampled instead (default %(default)s, as python -m train)")
     p.add_argument("--no-tsne", action="store_true", help="skip t-SNE (PCA only)")
     p.add_argument("--out", default=None, help="write here instead of updating the checkpoint in place")
     p.add_argument("--slim", action="store_true",
@@ -151,6 +173,8 @@ def main(argv=None):
         vae = load_checkpoint(a.checkpoint, device=a.device)
         data = read_checkpoint_dict(a.checkpoint)
         index = open_celeba(a.data_dir)
+        print(index.describe())
+        check_image_sizes(index, vae.preprocess_config, a.allow_upscale)
         cache = load_or_build_cache(index, vae.preprocess_config, a.cache_dir)
     except (CheckpointError, CelebAError) as e:
         sys.exit(f"error: {e}")

@@ -21,13 +21,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from explorer.celeba import open_celeba
+from explorer.celeba import CelebAIndex, open_celeba
 from explorer.checkpoint import CheckpointError, atomic_torch_save, make_checkpoint, read_checkpoint_dict
 from explorer.config import LossConfig, PreprocessConfig, VAEConfig
 from explorer.imaging import image_grid, to_uint8_images
 from explorer.model import VAE, count_parameters
 from train.losses import beta_at, vae_loss
-from train.prepare import CachedData, load_or_build_cache
+from train.prepare import CachedData, check_image_sizes, load_or_build_cache
 
 
 # The settings that define a run. On --resume they come from the checkpoint unless the command line
@@ -42,7 +42,7 @@ RUN_FIELDS = MODEL_FIELDS + ("batch_size", "lr", "warmup_steps", "likelihood", "
 class TrainConfig:
     """Everything `python -m train` was asked to do (the CLI fills it; tests build it directly)."""
 
-    data_dir: str
+    data_dir: str | tuple[str, ...]  # one CelebA folder, or several united by image id (first wins)
     out: str
     # The defaults are the recipe of the shipped default model (checkpoints/README.md), so the shortest
     # command trains the model we recommend; tests/test_shipped_model.py checks that they agree.
@@ -67,6 +67,7 @@ class TrainConfig:
     workers: int | None = None
     cache_dir: str | None = None
     max_train_images: int | None = None
+    allow_upscale: bool = False  # accept images whose crop is smaller than image_size
     export: bool = True
     bundle_splits: str = "all"
     bundle_max_images: int | None = 20_000
@@ -76,6 +77,10 @@ class TrainConfig:
     log_every: int = 20
     # which RUN_FIELDS the command line named (the CLI fills it); None: all of them (a config built in code)
     explicit: frozenset | None = None
+
+    @property
+    def data_dirs(self) -> tuple[str, ...]:
+        return (self.data_dir,) if isinstance(self.data_dir, str) else tuple(self.data_dir)
 
     def loss_config(self, steps_per_epoch: int) -> LossConfig:
         return LossConfig(likelihood=self.likelihood, sigma=self.sigma, beta=self.beta,
@@ -191,9 +196,12 @@ class Trainer:
     def _setup_data(self, cache: CachedData | None):
         cfg = self.cfg
         self.pre = PreprocessConfig(image_size=cfg.image_size)
+        self.index: CelebAIndex | None = None  # None for a cache passed in (benchmarks)
         if cache is None:
-            index = open_celeba(cfg.data_dir)
+            index = self.index = open_celeba(cfg.data_dirs)
             self.log(index.describe())
+            # Every rank checks (it reads headers only), so a refusal stops all of them alike.
+            check_image_sizes(index, self.pre, cfg.allow_upscale, log=self.log, workers=cfg.workers)
             # Rank 0 decodes; the others wait and then read the same cache files.
             if self.dist.main:
                 cache = load_or_build_cache(index, self.pre, cfg.cache_dir, cfg.workers, cfg.progress, cfg.strict,
@@ -203,13 +211,14 @@ class Trainer:
                 cache = load_or_build_cache(index, self.pre, cfg.cache_dir, 1, False, cfg.strict,
                                             log=lambda m: None)
         self.cache: CachedData = cache
+        self.data_folders = self._folder_summary()
         self.train_idx = cache.split([0])
         if cfg.max_train_images:
             self.train_idx = self.train_idx[: cfg.max_train_images]
         self.val_idx = cache.split([1])
         if len(self.train_idx) < 2:
-            raise SystemExit(f"error: {cfg.data_dir}: the train partition has {len(self.train_idx)} usable "
-                             f"image(s); at least 2 are needed")
+            raise SystemExit(f"error: {', '.join(cfg.data_dirs)}: the train partition has {len(self.train_idx)} "
+                             f"usable image(s); at least 2 are needed")
         if len(self.val_idx) == 0:
             self.log("note: no valid-partition images; per-epoch validation is skipped")
         self.train_images = self._to_device(cache.images[self.train_idx], "train")
@@ -309,7 +318,7 @@ class Trainer:
     def summary(self, final: dict | None = None) -> dict:
         cfg = self.cfg
         return {
-            "data": {"data_dir": str(Path(cfg.data_dir).resolve()), "train_images": int(len(self.train_idx)),
+            "data": {**self.data_folders, "train_images": int(len(self.train_idx)),
                      "valid_images": int(len(self.val_idx)), "unreadable_images": len(self.cache.unreadable)},
             "epochs": self.epoch, "steps": self.step, "seconds": round(self.elapsed, 1),
             "loss": self.loss_cfg.to_dict(), "likelihood_sigma": self.sigma_estimate,
@@ -320,6 +329,16 @@ class Trainer:
             "recipe": {k: list(getattr(cfg, k)) if k == "channels" else getattr(cfg, k) for k in RUN_FIELDS},
             "final_metrics": final or (self.history[-1] if self.history else {}),
         }
+
+    def _folder_summary(self) -> dict:
+        """Per data folder: base name (no absolute path: the checkpoint travels), layout, images that
+        decoded, persons among them (None without identity_CelebA.txt) and ids left to an earlier
+        folder; and the persons of all folders together."""
+        if self.index is None:  # a cache passed in (benchmarks): no folders
+            return {"folders": [], "persons": None}
+        row = {f: i for i, f in enumerate(self.index.filenames)}
+        rows = [row[f] for f in self.cache.filenames]
+        return {"folders": self.index.folder_summary(rows), "persons": self.index.count_persons(rows)}
 
     def save(self, bundle=None, train_state=True):
         if not self.dist.main:

@@ -18,7 +18,7 @@ import numpy as np
 
 from explorer.celeba import CelebAError, CelebAIndex, UnreadableImage
 from explorer.config import PreprocessConfig
-from explorer.preprocess import preprocess_to_uint8
+from explorer.preprocess import crop_side, preprocess_to_uint8
 
 CACHE_VERSION = 1
 
@@ -43,6 +43,60 @@ class CachedData:
     def split(self, parts) -> np.ndarray:
         """Row indices of the given partitions (0 train, 1 valid, 2 test)."""
         return np.flatnonzero(np.isin(self.partition, list(parts)))
+
+
+def image_sizes(index: CelebAIndex, workers: int | None = None) -> np.ndarray:
+    """(N, 2) header sizes of every image; in parallel for a large index (headers only, ~35 us each)."""
+    workers = workers or os.cpu_count() or 1
+    n = len(index)
+    if workers == 1 or n < 20_000:
+        return index.image_sizes()
+    bounds = np.linspace(0, n, workers * 4 + 1).astype(int)
+    with get_context("spawn" if os.name == "nt" else "fork").Pool(
+        workers, initializer=_init_worker, initargs=(index, None)
+    ) as pool:
+        parts = pool.starmap(_sizes, zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+    return np.concatenate(parts)
+
+
+def _sizes(start: int, stop: int) -> np.ndarray:
+    return _W["index"].image_sizes(start, stop)
+
+
+def check_image_sizes(index: CelebAIndex, pre: PreprocessConfig, allow_upscale: bool = False, log=print,
+                      workers: int | None = None) -> int:
+    """Refuse images too small for ``pre.image_size`` unless ``allow_upscale``; return how many there are.
+
+    "Too small" means the centred crop (see :func:`explorer.preprocess.crop_side`) has fewer pixels
+    than the image size, so the resize would upscale: half-resolution CelebA (89x109, a 74-pixel crop)
+    is fine at 64 and too small at 128. Every image's header is read, one line per folder says what
+    is wrong, with the count and a size.
+    """
+    sizes = image_sizes(index, workers)
+    known = sizes[:, 0] > 0
+    short = np.minimum(sizes[:, 0], sizes[:, 1])
+    # Same rounding as crop_side (both round half to even), vectorised over all images.
+    crops = np.maximum(1, np.round(short * pre.crop_fraction)).astype(np.int64)
+    small = known & (crops < pre.image_size)
+    if not small.any():
+        return 0
+    s = pre.image_size
+    lines = []
+    for k, folder in enumerate(index.folders):
+        mine = small & (index.folder_of == k)
+        if not mine.any():
+            continue
+        shapes, counts = np.unique(sizes[mine], axis=0, return_counts=True)
+        w, h = (int(v) for v in shapes[int(np.argmax(counts))])
+        lines.append(f"{folder.root}: {int(mine.sum()):,} of {int((index.folder_of == k).sum()):,} images are too "
+                     f"small for {s}x{s} without upscaling (e.g. {w}x{h}: its centred crop is "
+                     f"{crop_side(w, h, pre)} pixels, {s} needed)")
+    if not allow_upscale:
+        raise CelebAError("\n".join(lines) + f"\nleave such folders out, choose a smaller --image-size, or pass "
+                          "--allow-upscale to upscale them")
+    for line in lines:
+        log(f"note: --allow-upscale: {line}; they are upscaled")
+    return int(small.sum())
 
 
 def cache_key(index: CelebAIndex, pre: PreprocessConfig) -> str:
@@ -87,7 +141,7 @@ def decode_all(index: CelebAIndex, pre: PreprocessConfig, workers: int | None = 
             return
         unreadable.append(UnreadableImage(index.filenames[i], err))
         if strict:
-            raise CelebAError(f"{index.images_location}/{index.filenames[i]}: unreadable image ({err}); "
+            raise CelebAError(f"{index.image_path(i)}: unreadable image ({err}); "
                               f"stopping because of --strict")
 
     try:
@@ -146,7 +200,7 @@ def load_or_build_cache(index: CelebAIndex, pre: PreprocessConfig, cache_dir: st
     (tmp / "meta.json").write_text(json.dumps({
         "filenames": data.filenames, "attribute_names": data.attribute_names,
         "unreadable": [u.__dict__ for u in data.unreadable], "preprocess": pre.to_dict(),
-        "source": str(index.root), "layout": index.layout, "build_seconds": seconds,
+        "sources": [str(f.root) for f in index.folders], "layout": index.layout, "build_seconds": seconds,
     }))
     try:
         os.replace(tmp, path)
