@@ -1,21 +1,33 @@
-"""Quality of checkpoints on the valid partition, beside the linear reference (PCA).
+"""Quality of checkpoints on the valid partition, beside the linear reference (PCA), and their edits
+and samples as an attribute classifier judges them.
 
-    python bench/bench_quality.py [CHECKPOINT ...] [--data-dir ../shared/celeba-sample]
+    python bench/bench_quality.py [CHECKPOINT ...] [--data-dir DIR ...] [--no-classifier]
 
-Per checkpoint: per-pixel MSE of the reconstruction from mu, KL per image, active units
-(Burda et al. 2016: Var_x E_q[z_u] > 0.01), and the ROC AUC of each attribute direction. The
-directions are fitted on the train partition's encodings and scored on the valid partition's, so
-the AUC is held out. The PCA row has as many components as the first checkpoint has latent
-dimensions, fitted on the same train images.
+The data folders default to ../shared/celeba-sample and ../shared/celeba-extra-halfres (where present):
+the train partition of all of them, the valid partition of the sample (26 people never seen in training).
+
+Per checkpoint:
+- per-pixel MSE of the reconstruction from mu, KL per image, active units (Burda et al. 2016:
+  Var_x E_q[z_u] > 0.01), and the held-out ROC AUC of each attribute direction: directions fitted on the
+  train partition's encodings, scored on the valid partition's. The PCA row has as many components as the
+  first checkpoint has latent dimensions, fitted on the same train images.
+- edits judged as a user judges them: on valid faces that lack an attribute, how often decoding
+  z + 2·d makes the classifier (bench/attribute_classifier.py, trained on the train images) see it, with
+  d the attribute's balanced direction (the app's default; a class-mean gap in latent units), and how
+  far the other 39 attribute probabilities move (mean absolute change against the unedited decode).
+- samples: the classifier's attribute frequencies on 1,000 samples from N(0, I) and from the density
+  fitted to the encodings (explorer.density), against its frequencies on the real valid images.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import numpy as np
 import torch
@@ -23,17 +35,24 @@ import torch
 from explorer import load_checkpoint
 from explorer.celeba import open_celeba
 from explorer.latent import direction_aucs, mean_difference_directions
-from train.export import encode_cache
+from train.export import attribute_directions, encode_cache
 from train.losses import kl_per_dim
 from train.prepare import load_or_build_cache
 
 KEY_ATTRIBUTES = ["Smiling", "Male", "Eyeglasses", "Blond_Hair", "Black_Hair", "Bangs", "Wearing_Hat",
                   "Mouth_Slightly_Open"]
+EDIT_STRENGTH = 2.0
+N_SAMPLES = 1000
+SHARED = ROOT.parent / "shared"
 
 
-def evaluate(path: str, data_dir: str, cache_dir=None) -> dict:
+def default_data_dirs() -> list[str]:
+    return [str(p) for p in (SHARED / "celeba-sample", SHARED / "celeba-extra-halfres") if p.is_dir()]
+
+
+def evaluate(path: str, data_dirs, cache_dir=None) -> dict:
     vae = load_checkpoint(path)
-    cache = load_or_build_cache(open_celeba(data_dir), vae.preprocess_config, cache_dir, progress=False,
+    cache = load_or_build_cache(open_celeba(data_dirs), vae.preprocess_config, cache_dir, progress=False,
                                 log=lambda m: None)
     tr, va = cache.split([0]), cache.split([1])
     mu_tr, _, _ = encode_cache(vae.model, cache.images[tr], vae.device)
@@ -41,10 +60,10 @@ def evaluate(path: str, data_dir: str, cache_dir=None) -> dict:
     kl = kl_per_dim(torch.from_numpy(mu_va), torch.from_numpy(logvar_va)).numpy()
     dirs = mean_difference_directions(mu_tr, cache.attributes[tr])
     aucs = direction_aucs(mu_va, cache.attributes[va], dirs)
-    return {"name": Path(path).name, "latent_dim": vae.latent_dim, "mse": float(mse_va.mean()),
+    return {"name": Path(path).name, "vae": vae, "latent_dim": vae.latent_dim, "mse": float(mse_va.mean()),
             "kl": float(kl.sum(1).mean()), "active": int((mu_va.var(0) > 0.01).sum()),
             "aucs": dict(zip(cache.attribute_names, aucs)), "cache": cache, "tr": tr, "va": va,
-            "loss": vae.summary.get("loss", {}), "epochs": vae.summary.get("epochs")}
+            "mu_tr": mu_tr, "mu_va": mu_va, "loss": vae.summary.get("loss", {}), "epochs": vae.summary.get("epochs")}
 
 
 def pca_mse(cache, tr, va, k: int) -> float:
@@ -57,18 +76,66 @@ def pca_mse(cache, tr, va, k: int) -> float:
     return float(((rec - x_va) ** 2).mean())
 
 
+def decode_all(vae, z: np.ndarray, batch: int = 256) -> torch.Tensor:
+    return torch.cat([vae.decode(z[s:s + batch]) for s in range(0, len(z), batch)])
+
+
+def edit_report(r: dict, clf) -> list[dict]:
+    from attribute_classifier import probabilities
+
+    cache, vae = r["cache"], r["vae"]
+    names = list(cache.attribute_names)
+    _, balanced, _ = attribute_directions(r["mu_tr"], cache.attributes[r["tr"]])
+    attrs_va = cache.attributes[r["va"]]
+    p0 = probabilities(clf, decode_all(vae, r["mu_va"]))  # the unedited decodes, judged the same way
+    rows = []
+    for name in KEY_ATTRIBUTES:
+        j = names.index(name)
+        lack = np.flatnonzero(attrs_va[:, j] == 0)
+        p = probabilities(clf, decode_all(vae, r["mu_va"][lack] + EDIT_STRENGTH * balanced[j]))
+        others = [k for k in range(len(names)) if k != j]
+        rows.append({"attribute": name, "faces": len(lack), "before": float((p0[lack, j] > 0.5).mean()),
+                     "success": float((p[:, j] > 0.5).mean()),
+                     "drift": float(np.abs(p[:, others] - p0[lack][:, others]).mean())})
+    return rows
+
+
+def sample_report(r: dict, clf) -> dict:
+    """Attribute frequencies (classifier probability > 0.5) of N_SAMPLES faces from each source."""
+    from attribute_classifier import probabilities
+    from explorer.density import fit_density
+    from explorer.latent import sample_z
+
+    vae = r["vae"]
+    bundle_density = getattr(vae.bundle, "density", None) if vae.bundle is not None else None
+    density = bundle_density or fit_density(r["mu_tr"])
+    sources = {"N(0, I)": sample_z(N_SAMPLES, vae.latent_dim, seed=0, tau=1.0),
+               "fitted density": density.sample(N_SAMPLES, seed=0)}
+    out = {"density": "from the bundle" if bundle_density else "fitted here on the train encodings"}
+    for label, z in sources.items():
+        out[label] = (probabilities(clf, decode_all(vae, z.astype(np.float32))) > 0.5).mean(0)
+    # the same judge on the real valid images, so its own biases cancel in the comparison
+    real = torch.from_numpy(np.ascontiguousarray(r["cache"].images[r["va"]]))
+    out["data (valid images)"] = (probabilities(clf, real) > 0.5).mean(0)
+    return out
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoints", nargs="*", default=[str(ROOT / "checkpoints" / "celeba64.pt")])
-    p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "celeba-sample"))
+    p.add_argument("--data-dir", action="append", default=None, help="CelebA folder; several times to unite them")
     p.add_argument("--cache-dir", default=None)
+    p.add_argument("--no-classifier", action="store_true", help="skip the edit and sample tables")
     a = p.parse_args()
-    rows = [evaluate(c, a.data_dir, a.cache_dir) for c in a.checkpoints]
+    torch.set_num_threads(1)
+    data_dirs = a.data_dir or default_data_dirs()
+    rows = [evaluate(c, data_dirs, a.cache_dir) for c in a.checkpoints]
     first = rows[0]
     ref = pca_mse(first["cache"], first["tr"], first["va"], first["latent_dim"])
-    print(f"valid partition: {len(first['va'])} images; train partition: {len(first['tr'])} images\n")
+    print(f"data: {', '.join(Path(d).name for d in data_dirs)}; valid partition: {len(first['va'])} images; "
+          f"train partition: {len(first['tr'])} images\n")
     head = ["model", "objective", "epochs", "valid MSE", "KL nats/image", "active units",
-            *[k for k in KEY_ATTRIBUTES], "mean AUC (40)"]
+            *KEY_ATTRIBUTES, "mean AUC (40)"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
@@ -79,6 +146,38 @@ def main():
         print(f"| {r['name']} | {obj} | {r['epochs']} | {r['mse']:.5f} | {r['kl']:.1f} | "
               f"{r['active']}/{r['latent_dim']} | " + " | ".join(aucs) + f" | {np.nanmean(list(r['aucs'].values())):.3f} |")
     print(f"| PCA-{first['latent_dim']} (linear reference) | | | {ref:.5f} | | | " + " | " * len(KEY_ATTRIBUTES) + " |")
+    if a.no_classifier:
+        return
+
+    from attribute_classifier import held_out_aucs, train_classifier
+
+    t0 = time.perf_counter()
+    clf = train_classifier(first["cache"], first["tr"], log=lambda m: print(m, file=sys.stderr, flush=True))
+    judge = held_out_aucs(clf, first["cache"], first["va"])
+    names = list(first["cache"].attribute_names)
+    print(f"\nthe judge: a {sum(p.numel() for p in clf.parameters()) / 1e6:.2f}M-parameter CNN trained on the "
+          f"{len(first['tr'])} train images ({time.perf_counter() - t0:.0f} s here, or loaded); its held-out AUC "
+          f"on the valid images: " + ", ".join(f"{k} {judge[names.index(k)]:.3f}" for k in KEY_ATTRIBUTES)
+          + f"; mean of 40 {np.nanmean(judge):.3f}")
+    for r in rows:
+        edits = edit_report(r, clf)
+        print(f"\n**{r['name']}: edits z + {EDIT_STRENGTH:g}·d on valid faces that lack the attribute** "
+              f"(d: balanced direction fitted on the train encodings)\n")
+        print("| attribute | faces | classifier sees it before | after the edit | mean drift of the other 39 |")
+        print("|---|---|---|---|---|")
+        for e in edits:
+            print(f"| {e['attribute']} | {e['faces']} | {e['before']:.1%} | **{e['success']:.1%}** | {e['drift']:.3f} |")
+        print(f"| **mean of 8** | | | **{np.mean([e['success'] for e in edits]):.1%}** | "
+              f"**{np.mean([e['drift'] for e in edits]):.3f}** |")
+        s = sample_report(r, clf)
+        print(f"\n**{r['name']}: attribute frequencies the classifier sees in {N_SAMPLES:,} samples** "
+              f"(density {s['density']})\n")
+        srcs = ["N(0, I)", "fitted density", "data (valid images)"]
+        print("| source | " + " | ".join(KEY_ATTRIBUTES) + " | mean abs. gap to the data (40) |")
+        print("|---|" + "---|" * (len(KEY_ATTRIBUTES) + 1))
+        for src in srcs:
+            gap = "" if src.startswith("data") else f"{np.abs(s[src] - s[srcs[-1]]).mean():.3f}"
+            print(f"| {src} | " + " | ".join(f"{s[src][names.index(k)]:.1%}" for k in KEY_ATTRIBUTES) + f" | {gap} |")
 
 
 if __name__ == "__main__":

@@ -261,6 +261,9 @@ def test_validate_reports_the_elbo_kl_and_mse_of_the_valid_images(tmp_path):
                            sigma=0.3)
     tr = loop.Trainer(cfg, log=lambda m: None, cache=cache)
     tr.train_epoch()  # trained weights and BatchNorm statistics, not the initial ones
+    with torch.no_grad():  # make the decode depend strongly on z, and sigma large, so that mistaking
+        tr.model.from_latent[0].weight.mul_(20.0)  # the sampled z for mu (or the reverse) shows
+        tr.model.to_posterior.bias[cfg.latent_dim:].add_(1.0)
     before = {k: v.clone() for k, v in tr.model.state_dict().items()}
     v = tr.validate()
     assert tr.model.training  # validation puts the model back in training mode ...
@@ -279,6 +282,8 @@ def test_validate_reports_the_elbo_kl_and_mse_of_the_valid_images(tmp_path):
         p = x[0].numel()
         nll = sq / (2 * 0.3**2) + p * (np.log(0.3) + 0.5 * np.log(2 * np.pi))
         mse_mu = (model.decode(mu) - x).pow(2).mean()
+    # z and mu decode differently, by well over the tolerance below (random images: the MSE is mostly their variance)
+    assert abs(sq.mean().item() / p - mse_mu.item()) > 1e-3 * mse_mu.item()
     assert v["val_kl"] == pytest.approx(kl.mean().item(), rel=1e-4)
     assert v["val_mse"] == pytest.approx(mse_mu.item(), rel=1e-4)
     assert v["val_nelbo"] == pytest.approx((nll + kl).mean().item(), rel=1e-4)
