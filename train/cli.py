@@ -17,6 +17,7 @@ outputs:
 examples:
   python -m train --data-dir ~/data/celeba --out runs/vae64.pt --epochs 30
   python -m train --data-dir ~/data/celeba --out runs/vae64.pt --epochs 40 --resume   # continue to 40
+  python -m train --data-dir ~/data/celeba --data-dir ~/data/more --out runs/vae64.pt  # two folders, united by id
   torchrun --nproc_per_node=4 -m train --data-dir ~/data/celeba --out runs/vae64.pt --batch-size 1024
 """
 
