@@ -562,6 +562,18 @@ def test_half_resolution_celeba_passes_at_64_and_is_too_small_at_128(tmp_path):
     assert len(notes) == 1 and "half: 6 of 6 images" in notes[0]
 
 
+def test_image_sizes_in_worker_processes_match_one_process(tmp_path, monkeypatch):
+    from train import prepare
+
+    d = make_celeba(tmp_path / "c", n=30, size=(89, 109), layout="zip", corrupt={4: "empty"})
+    index = open_celeba([d, make_celeba(tmp_path / "d", n=40, seed=1)])
+    monkeypatch.setattr(prepare, "PARALLEL_SIZES_FROM", 0)
+    par = prepare.image_sizes(index, workers=2)
+    assert np.array_equal(par, index.image_sizes()) and par.shape == (40, 2)
+    assert par[4].tolist() == [0, 0] and par[:30].tolist().count([89, 109]) == 29
+    assert par[30:].tolist() == [[178, 218]] * 10
+
+
 def test_train_only_folder_builds_its_bundle_from_train_images(tmp_path, capsys):
     d = make_celeba(tmp_path / "trainonly", n=30, partitions=[0] * 30)
     out = tmp_path / "m.pt"

@@ -17,6 +17,7 @@ outputs:
 examples:
   python -m train --data-dir ~/data/celeba --out runs/vae64.pt --epochs 30
   python -m train --data-dir ~/data/celeba --out runs/vae64.pt --epochs 40 --resume   # continue to 40
+  python -m train --data-dir ~/data/celeba --data-dir ~/data/more --out runs/vae64.pt  # two folders, united by id
   torchrun --nproc_per_node=4 -m train --data-dir ~/data/celeba --out runs/vae64.pt --batch-size 1024
 """
 
@@ -96,7 +97,8 @@ def main(argv=None) -> None:
         likelihood=a.likelihood, sigma=a.sigma, beta=a.beta, kl_warmup_epochs=a.kl_warmup_epochs,
         free_bits=a.free_bits, seed=a.seed, device=a.device, precision=a.precision, compile=a.compile,
         resume=a.resume, strict=a.strict, workers=a.workers, cache_dir=a.cache_dir,
-        max_train_images=a.max_train_images, allow_upscale=a.allow_upscale, export=not a.no_export, bundle_splits=a.bundle_splits,
+        max_train_images=a.max_train_images, allow_upscale=a.allow_upscale, export=not a.no_export,
+        bundle_splits=a.bundle_splits,
         bundle_max_images=a.bundle_max_images, tsne=not a.no_tsne, threads=a.threads, progress=not a.no_progress,
         explicit=explicit,
     )

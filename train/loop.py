@@ -200,8 +200,10 @@ class Trainer:
         if cache is None:
             index = self.index = open_celeba(cfg.data_dirs)
             self.log(index.describe())
-            # Every rank checks (it reads headers only), so a refusal stops all of them alike.
-            check_image_sizes(index, self.pre, cfg.allow_upscale, log=self.log, workers=cfg.workers)
+            # Every rank checks (it reads headers only), so a refusal stops all of them alike; one
+            # process each beside rank 0, so K ranks do not start K pools.
+            check_image_sizes(index, self.pre, cfg.allow_upscale, log=self.log,
+                              workers=cfg.workers if self.dist.main else 1)
             # Rank 0 decodes; the others wait and then read the same cache files.
             if self.dist.main:
                 cache = load_or_build_cache(index, self.pre, cfg.cache_dir, cfg.workers, cfg.progress, cfg.strict,

@@ -1,6 +1,6 @@
 """The page: command line, checkpoint choice, view state from the URL, sidebar, and one tab per view.
 
-    streamlit run app.py [-- --checkpoint PATH] [--data-dir DIR]
+    streamlit run app.py [-- --checkpoint PATH] [--data-dir DIR [--data-dir DIR2 ...]]
 
 Only files in checkpoints/ (after resolving links) and the one named on the command line can be
 opened: the browser chooses among those by name and never passes a path.
@@ -34,20 +34,20 @@ LOADS: list[str] = []  # every checkpoint load in this process; the bench checks
 @dataclass(frozen=True)
 class Args:
     checkpoint: Path | None = None
-    data_dir: Path | None = None
+    data_dirs: tuple[Path, ...] = ()  # united by image id, as python -m train does
     error: str | None = None
 
 
 def parse_args(argv: list[str]) -> Args:
     p = argparse.ArgumentParser(prog="streamlit run app.py --", add_help=False, exit_on_error=False)
     p.add_argument("--checkpoint", default=None)
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data-dir", action="append", default=[])
     try:
         a, unknown = p.parse_known_args(argv)
     except (argparse.ArgumentError, SystemExit) as e:
         return Args(error=f"command line: {e}")
     return Args(checkpoint=Path(a.checkpoint).expanduser() if a.checkpoint else None,
-                data_dir=Path(a.data_dir).expanduser() if a.data_dir else None,
+                data_dirs=tuple(Path(d).expanduser() for d in a.data_dir),
                 error=f"unknown command-line arguments ignored: {' '.join(unknown)}" if unknown else None)
 
 
@@ -253,7 +253,7 @@ def run(argv: list[str] | None = None) -> None:
         if len(choices) > 1:
             st.info("Choose another checkpoint in the sidebar.")
         st.stop()
-    st.session_state["data_dir"] = args.data_dir  # for the reconstruction view
+    st.session_state["data_dirs"] = args.data_dirs  # for the reconstruction view
 
     ckpt_id = None if chosen == default_choice(choices) else chosen
     if pending is not None:

@@ -1,5 +1,5 @@
 """Reconstruction: a photo, as the model sees it after preprocessing, beside its reconstruction from
-the posterior mean; with --data-dir, dataset faces beside theirs."""
+the posterior mean; with --data-dir (one or several folders), dataset faces beside theirs."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -52,13 +52,13 @@ def _uploads(model: Model) -> None:
 
 
 @st.cache_resource(show_spinner="Indexing the dataset…")
-def _celeba(path: str):
-    return open_celeba(path)
+def _celeba(paths: tuple[str, ...]):
+    return open_celeba(list(paths))
 
 
-def _dataset(model: Model, data_dir: Path) -> None:
+def _dataset(model: Model, data_dirs: tuple[Path, ...]) -> None:
     try:
-        index = _celeba(str(data_dir.resolve()))
+        index = _celeba(tuple(str(d.resolve()) for d in data_dirs))
     except CelebAError as e:
         st.error(f"--data-dir: {e}")
         return
@@ -92,9 +92,9 @@ def reconstruct_view(model: Model) -> None:
     st.caption("The encoder maps a face to q(z|x); decoding its mean shows what the model kept. What is lost "
                "(fine texture, backgrounds, rare accessories) is what the Gaussian decoder blurs away.")
     _uploads(model)
-    data_dir = st.session_state.get("data_dir")
-    if data_dir is not None:
-        _dataset(model, data_dir)
+    data_dirs = st.session_state.get("data_dirs")
+    if data_dirs:
+        _dataset(model, data_dirs)
     else:
         st.caption("Start the app with `-- --data-dir DIR` (a CelebA folder) to see dataset faces here too.")
     sync_url()
