@@ -20,12 +20,18 @@ def card_figure(name: str) -> float:
     return float(m.group(1))
 
 
-def test_shipped_checkpoint_is_small_and_complete():
-    assert SHIPPED.stat().st_size < 20 * 2**20
+def test_shipped_checkpoints_are_small_and_complete():
+    shipped = sorted((ROOT / "checkpoints").glob("*.pt"))
+    assert SHIPPED in shipped and sum(p.stat().st_size for p in shipped) <= 20 * 2**20
+    assert SHIPPED.stat().st_size <= 10 * 2**20  # weights and analysis bundle together
     vae = load_checkpoint(SHIPPED)
     assert (vae.image_size, vae.latent_dim, len(vae.attribute_names)) == (64, 128, 40)
     b = vae.bundle
-    assert len(b) == 5441 and b.mu.shape == (5441, 128)
+    assert len(b) == b.info["images"] and b.mu.shape == (len(b), 128)
+    # trained on both shared folders: the sample and the half-resolution extra people
+    folders = {f["name"]: f for f in vae.summary["data"]["folders"]}
+    assert set(folders) == {"celeba-sample", "celeba-extra-halfres"}
+    assert vae.summary["data"]["train_images"] == 14_287 and "/" not in str(vae.summary["data"])
     assert np.isfinite(b.tsne).all() and np.isfinite(b.pca).all()
     assert vae.summary["epochs"] >= 1 and len(vae.history) == vae.summary["epochs"]
     faces = vae.decode(torch.randn(4, 128))
@@ -53,3 +59,17 @@ def test_shipped_model_reconstructs_valid_faces_as_the_model_card_says(sample_di
     # A later change (weights, preprocessing, decoder) must not silently ship a worse model.
     assert mse <= card * 1.01 + 1e-6, f"valid MSE {mse:.5f} is worse than the model card's {card:.5f}"
     assert mse > 0.5 * card, f"valid MSE {mse:.5f} is far from the model card's {card:.5f}: update the card"
+
+
+def test_training_defaults_are_the_shipped_models_recipe():
+    """`python -m train --data-dir DIR --out PATH` must train the model we ship: every setting that
+    defines a run defaults to what the shipped checkpoint recorded."""
+    from train.cli import build_parser
+    from train.loop import RUN_FIELDS
+
+    defaults = build_parser().parse_args(["--data-dir", "DIR", "--out", "PATH"])
+    recipe = load_checkpoint(SHIPPED).summary["recipe"]
+    assert set(recipe) == set(RUN_FIELDS)
+    for k in RUN_FIELDS:
+        got = list(getattr(defaults, k)) if k == "channels" else getattr(defaults, k)
+        assert got == recipe[k], f"--{k.replace('_', '-')} defaults to {got}; the shipped model used {recipe[k]}"
