@@ -183,3 +183,16 @@ def test_load_faces_reports_bad_files_by_name():
         uploads.load_faces(good[: len(good) // 2], "cut.jpg")
     empty = uploads.load_faces(good, "wall.jpg")
     assert empty.faces == [] and empty.aligned == [] and empty.size == (320, 240)
+
+
+@realdata
+def test_the_sidebar_photo_uses_the_largest_face_or_else_the_centre_crop():
+    a, b = (sample_image(n) for n in valid_names(2))
+    pair = _jpeg(paste((1000, 600), [(a, 220, (60, 150)), (b, 330, (560, 100))]))
+    prep = lambda img: np.asarray(img.convert("RGB"))  # noqa: E731  (the model input, as pixels)
+    x, found = uploads.load_face_input(pair, "pair.jpg", prep)
+    assert found and x.shape == (218, 178, 3)
+    assert np.array_equal(x, np.asarray(uploads.load_faces(pair, "pair.jpg").aligned[0]))  # the larger face
+    wall = _jpeg(smooth_image(320, 240))
+    x, found = uploads.load_face_input(wall, "wall.jpg", prep)
+    assert not found and x.shape == (240, 320, 3)  # the photo itself, for the centre crop

@@ -62,7 +62,8 @@ def _choose_face(found: uploads.PhotoFaces, name: str, k: str) -> int:
     """Several faces: thumbnails of their aligned crops, numbered largest first, and a radio to pick one."""
     n = len(found.faces)
     thumbs = np.stack([np.asarray(a.resize((72, 88), Image.Resampling.LANCZOS)) for a in found.aligned])
-    image(image_grid(thumbs, n, pad=2), caption=f"{n} faces in {name}, largest first", width=n * 76)
+    st.caption(f"{n} faces in {name}, largest first:")
+    image(image_grid(thumbs, n, pad=2), width=n * 76)
     return st.radio("Face to reconstruct", range(n), format_func=lambda i: f"Face {i + 1}", horizontal=True,
                     key=f"recon_face_{k}")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from explorer.faces import Face, align, find_faces
+from explorer.faces import Face, FaceDetectorError, align, find_faces
 from explorer.preprocess import upright_rgb
 
 MAX_BYTES = 20 * 2**20  # the uploader's own limit (st.file_uploader max_upload_size) is the same
@@ -98,3 +98,15 @@ def load_faces(data: bytes, name: str, max_faces: int = MAX_FACES) -> PhotoFaces
         img = upright_rgb(img)  # decode once: finding and aligning both read the pixels
         found = find_faces(img)[:max_faces]
         return PhotoFaces(found, [align(img, f) for f in found], img.size)
+
+
+def load_face_input(data: bytes, name: str, preprocess):
+    """Bytes -> (``preprocess`` of the largest face aligned to CelebA's framing, True), or of the plain
+    centre crop when the photo holds no face (False). For pickers that take one photo without asking."""
+    try:
+        found = load_faces(data, name, max_faces=1)
+    except FaceDetectorError:
+        found = None  # without the detector the centre crop still gives a face, as before faces.py
+    if found is not None and found.aligned:
+        return preprocess(found.aligned[0]), True
+    return load_photo(data, name, preprocess), False
