@@ -14,9 +14,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, SHIPPED, main_images, settle, streamlit_server  # noqa: E402
-from test_faces import paste, realdata, sample_image, smooth_image, valid_names  # noqa: E402
+from test_faces import NO_SAMPLE, paste, sample_image, smooth_image, valid_names  # noqa: E402
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.realdata, realdata,
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.realdata, NO_SAMPLE,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed"),
               pytest.mark.skipif(not SHIPPED.exists(), reason=f"{SHIPPED} is absent")]
 

@@ -16,7 +16,12 @@ from explorer.preprocess import preprocess_to_uint8
 from explorer.ui import uploads
 
 SAMPLE = Path(os.environ.get("CELEBA_SAMPLE", Path(__file__).resolve().parents[2] / "shared" / "celeba-sample"))
-realdata = pytest.mark.skipif(not (SAMPLE / "img_align_celeba").is_dir(), reason=f"no CelebA sample at {SAMPLE}")
+NO_SAMPLE = pytest.mark.skipif(not (SAMPLE / "img_align_celeba").is_dir(), reason=f"no CelebA sample at {SAMPLE}")
+
+
+def realdata(test):
+    """Marked realdata, and skipped where the CelebA sample is absent."""
+    return pytest.mark.realdata(NO_SAMPLE(test))
 
 
 def smooth_image(w: int, h: int, seed: int = 0) -> Image.Image:
