@@ -51,7 +51,7 @@ def test_your_own_face_in_chromium(tmp_path):
             page.wait_for_function("() => location.search.includes('base=z')", timeout=30_000)
 
             # a photo without a face: the message, and the centre crop only when asked for
-            page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files(str(wall))
+            page.locator(".st-key-recon_upload input[type=file]").set_input_files(str(wall))
             page.get_by_text("wall.jpg: no face found", exact=False).wait_for(timeout=60_000)
             page.get_by_text("Use the plain centre crop instead").last.click()
             page.get_by_text("wall.jpg, centre crop: model input", exact=False).wait_for(timeout=30_000)
