@@ -1,7 +1,7 @@
 """Faces in photos: find them, and align one to CelebA's framing before the model sees it.
 
-CelebA's aligned images (178×218) were made by a similarity transform that puts the two eyes at fixed
-places. A face anywhere in a photo gets the same treatment here: MTCNN (Zhang et al. 2016, "Joint Face
+CelebA's aligned images (178×218) were cut out by a similarity transform from each face's landmarks, so
+the eyes sit at nearly fixed places. A face anywhere in a photo gets the same treatment here: MTCNN (Zhang et al. 2016, "Joint Face
 Detection and Alignment using Multi-task Cascaded Convolutional Networks") finds each face's box and
 five landmarks, and ``align`` maps the eyes onto the mean eye positions that the same detector measures
 on CelebA's own aligned images (``bench/bench_faces.py --measure``), so the detector's own bias cancels;
@@ -33,10 +33,10 @@ ALIGNED_SIZE = (178, 218)  # (width, height) of CelebA's img_align_celeba
 # which the bench scores alignment, was not used.
 TARGET_LANDMARKS = ((71.91, 114.09), (110.96, 114.07), (91.07, 138.42), (73.68, 155.40), (108.82, 155.27))
 TARGET_BOX = (48.77, 68.50, 133.85, 184.10)  # (left, top, right, bottom): for box-only alignment
-# How much each landmark counts in the fit. The eyes alone leave CelebA's framing by 4.6 px (RMS over the
-# model's crop, valid partition): the detector's eye distance varies 8% from face to face, so the scale
-# wanders. Adding the mouth corners at half weight halves the scale's spread and brings it to 2.7 px; the
-# nose tip moves with head turns and makes it worse. (Measured on the sample: see the README.)
+# How much each landmark counts in the fit. The eyes alone would move CelebA's own valid images by 4.44 px
+# (RMS over the model's crop): the detected eye distance varies about 8% from face to face, so the scale
+# wanders. The mouth corners at half weight halve that spread and bring it to 2.65 px; the nose tip moves
+# with head turns and makes it worse. (`bench/bench_faces.py --measure`; the README has the numbers.)
 LANDMARK_WEIGHTS = {"eyes": (1.0, 1.0, 0.0, 0.0, 0.0), "landmarks": (1.0, 1.0, 0.0, 0.5, 0.5)}
 
 DETECT_SIDE = 1024  # photos are searched at most this large, so a 12-MP photo costs what a 1-MP one does
