@@ -30,6 +30,18 @@ def preprocess_to_uint8(img: Image.Image, cfg: PreprocessConfig) -> np.ndarray:
         # Ask the decoder for the smallest DCT scale that still leaves >= `size` pixels in the crop.
         need = size / cfg.crop_fraction / min(w, h)
         img.draft("RGB", (math.ceil(w * need), math.ceil(h * need)))
+    img = upright_rgb(img)
+    w, h = img.size
+    side = crop_side(w, h, cfg)
+    left, top = (w - side) // 2, (h - side) // 2
+    img = img.crop((left, top, left + side, top + side))
+    img = img.resize((size, size), Image.Resampling.BICUBIC)
+    return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).copy()
+
+
+def upright_rgb(img: Image.Image) -> Image.Image:
+    """Any photo -> an upright RGB image: EXIF rotation applied, transparency composited on white.
+    Face finding (explorer.faces) works in this frame too, so its coordinates match what is shown."""
     img = ImageOps.exif_transpose(img)  # phone photos store rotation in EXIF; CelebA has none
     if img.mode != "RGB":
         # RGBA/LA: composite on white rather than dropping alpha, which leaves black fringes.
@@ -38,12 +50,7 @@ def preprocess_to_uint8(img: Image.Image, cfg: PreprocessConfig) -> np.ndarray:
             bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             img = Image.alpha_composite(bg, rgba)
         img = img.convert("RGB")
-    w, h = img.size
-    side = crop_side(w, h, cfg)
-    left, top = (w - side) // 2, (h - side) // 2
-    img = img.crop((left, top, left + side, top + side))
-    img = img.resize((size, size), Image.Resampling.BICUBIC)
-    return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).copy()
+    return img
 
 
 def uint8_to_float(arr):

@@ -332,6 +332,11 @@ def test_reconstruction_of_uploads(start):
     assert not at.exception
     errors = [e.value for e in at.error]
     assert len(errors) == 2 and errors[0].startswith("notes.png") and errors[1].startswith("bomb.png")
+    # flat colours hold no face: each says so and offers its plain centre crop (faces: test_app_faces.py)
+    assert len(at.warning) == 3 and images(at) == []
+    for box in at.checkbox:
+        box.check()
+    at.run()
     assert len(images(at)) == 3
     at.button(key="recon_base_2").click().run()
     assert not at.exception and at.query_params["base"].startswith("z:")

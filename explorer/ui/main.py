@@ -186,7 +186,7 @@ def _sidebar_base(model: Model) -> None:
             if f is None:
                 return
             try:
-                x = uploads.load_photo(f.getvalue(), f.name, model.vae.preprocess)
+                x, _ = uploads.load_face_input(f.getvalue(), f.name, model.vae.preprocess)
             except uploads.UploadError as e:
                 st.session_state["base_photo_error"] = str(e)
                 return
@@ -196,7 +196,8 @@ def _sidebar_base(model: Model) -> None:
 
         st.file_uploader("Photo of a face", type=uploads.EXTENSIONS, key="base_photo", on_change=photo_changed,
                          max_upload_size=uploads.MAX_BYTES // 2**20,
-                         help="Centred and cropped like CelebA's aligned faces; works best on a frontal face.")
+                         help="The largest face is found and aligned like CelebA's faces (a photo without one is "
+                              "centre-cropped); see the Reconstruction view to choose among several.")
         if st.session_state.get("base_photo_error"):
             st.error(st.session_state["base_photo_error"])
 
