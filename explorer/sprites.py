@@ -8,9 +8,13 @@ picture for the PNG download. The faces are reconstructions decoded from μ, nev
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import math
+import os
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -44,6 +48,51 @@ def decode_thumbnails(decode, mu, size: int = THUMB, batch: int = 512) -> tuple[
     return out, time.perf_counter() - t0
 
 
+def cache_dir() -> Path:
+    """Where decoded thumbnails are kept between server starts: $EXPLORER_CACHE_DIR, else beside the
+    training cache in ~/.cache/vae-explorer."""
+    return Path(os.environ.get("EXPLORER_CACHE_DIR") or Path.home() / ".cache" / "vae-explorer") / "sprites"
+
+
+def cached_thumbnails(decode, mu, identity: str, size: int = THUMB, folder: Path | None = None
+                      ) -> tuple[np.ndarray, float, bool]:
+    """``decode_thumbnails`` with a disk cache: (thumbnails, seconds, from_cache).
+
+    Decoding every face of a bundle costs 20 s to minutes on a small CPU; the result depends only on the
+    checkpoint file and the thumbnail size, so it is kept on disk under a hash of ``identity`` (the file's
+    path, modification time and size). A cache that cannot be read or written is only slower, never wrong:
+    the faces are then decoded again, and a stale file never matches because its identity differs."""
+    folder = folder or cache_dir()
+    mu = np.asarray(mu, np.float32)
+    name = hashlib.sha256(f"{identity}|{size}|{mu.shape}".encode()).hexdigest()[:32] + ".npy"
+    path = folder / name
+    t0 = time.perf_counter()
+    thumbs = _read(path)
+    if thumbs is not None and thumbs.shape == (len(mu), size, size, 3) and thumbs.dtype == np.uint8:
+        return thumbs, time.perf_counter() - t0, True
+    thumbs, seconds = decode_thumbnails(decode, mu, size)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=name, suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, thumbs, allow_pickle=False)
+        os.replace(tmp, path)  # atomic: another server decoding the same file never sees half of it
+    except OSError as e:
+        print(f"[explorer] cannot keep decoded faces in {folder}: {e}", flush=True)
+    return thumbs, seconds, False
+
+
+def _read(path: Path) -> np.ndarray | None:
+    """The cached array, or None when there is none or it cannot be read (then it is decoded again)."""
+    if not path.is_file():
+        return None
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        print(f"[explorer] ignoring unreadable face cache {path}: {e}", flush=True)
+        return None
+
+
 def sprite_sheet(thumbs: np.ndarray) -> tuple[np.ndarray, int]:
     """(N,t,t,3) -> ((rows·t, cols·t, 3) uint8 sheet, cols). Face i sits at column i % cols, row i // cols.
     Square-ish, so that neither side passes a browser's canvas limit (16,384 pixels in Chromium)."""
@@ -57,14 +106,17 @@ def sprite_sheet(thumbs: np.ndarray) -> tuple[np.ndarray, int]:
     return sheet, cols
 
 
-def sheet_bytes(sheet: np.ndarray, fmt: str = "WEBP", quality: int = 90) -> bytes:
-    """The sheet compressed for the browser. Lossy WebP at quality 90 keeps these blurred decoder outputs
-    visually identical at a fifth of the PNG's size (5,441 faces: see the README's measurements)."""
+def sheet_bytes(sheet: np.ndarray, fmt: str = "JPEG", quality: int = 90) -> bytes:
+    """The sheet compressed for the browser. The decoder's outputs are smooth, so JPEG at quality 90 looks
+    the same as the PNG at a fifth of its size, and encodes 40-60x faster than PNG or WebP (5,441 faces on
+    the shipped model: JPEG 2.0 MB in 0.1 s, WebP 1.7 MB in 3.8 s, PNG 10 MB in 6 s, on a busy 2-core CPU)."""
     buf = io.BytesIO()
     if fmt.upper() == "PNG":
-        Image.fromarray(sheet).save(buf, format="PNG", optimize=False)
+        Image.fromarray(sheet).save(buf, format="PNG")
+    elif fmt.upper() == "WEBP":
+        Image.fromarray(sheet).save(buf, format="WEBP", quality=quality, method=4)
     else:
-        Image.fromarray(sheet).save(buf, format=fmt, quality=quality, method=4)
+        Image.fromarray(sheet).save(buf, format=fmt, quality=quality)
     return buf.getvalue()
 
 
