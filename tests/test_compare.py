@@ -131,3 +131,15 @@ def test_compare_encodes_an_uploaded_photo_with_both_models(start_cmp):
     assert "me.jpg, as each model preprocesses it" in image_captions(ok(at))
     at.file_uploader(key="cmp_photo").set_value(("notes.jpg", b"not a photo", "image/jpeg")).run()
     assert not at.exception and at.error[0].value.startswith("notes.jpg")
+
+
+def test_default_pair_counts_a_file_once(tmp_path):
+    from explorer.ui.compare import default_pair
+
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    a.touch()
+    b.touch()
+    (tmp_path / "link.pt").symlink_to(a)
+    assert default_pair({"": tmp_path / "link.pt", "a.pt": a, "b.pt": b}) == ("", "b.pt")
+    assert default_pair({"a.pt": a, "b.pt": b}) == ("a.pt", "b.pt")
+    assert default_pair({"a.pt": a}) == ("a.pt", "a.pt")

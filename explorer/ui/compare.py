@@ -17,10 +17,14 @@ N_SAMPLES = 8
 EDIT_STEPS = (0.5, 1.0)  # fractions of the chosen weight shown after the reconstruction
 
 
-def default_pair(ids: list[str]) -> tuple[str, str]:
-    """The first two checkpoints offered (the command line's first, then checkpoints/ by name); with only
-    one, that one twice, so the page still works and says how to add a second."""
-    return (ids[0], ids[1]) if len(ids) > 1 else (ids[0], ids[0])
+def default_pair(choices: dict) -> tuple[str, str]:
+    """The first two different files offered (the command line's first, then checkpoints/ by name; a
+    command-line path that is also in checkpoints/ counts once); with only one file, that one twice, so
+    the page still works and says how to add a second."""
+    ids = list(choices)
+    first = ids[0]
+    other = next((i for i in ids[1:] if choices[i].resolve() != choices[first].resolve()), first)
+    return first, other
 
 
 def _choices() -> dict:
@@ -71,7 +75,7 @@ def _rows(images_a: np.ndarray, images_b: np.ndarray) -> np.ndarray:
     return image_grid(np.concatenate([to(images_a), to(images_b)]), max(len(images_a), len(images_b)), pad=2)
 
 
-def _show_pair(images_a, images_b, key: str, caption: str, tile: int = 96) -> None:
+def _show_pair(images_a, images_b, key: str, caption: str, tile: int = 112) -> None:
     grid = _rows(images_a, images_b)
     image(grid, caption=caption, width=min(max(len(images_a), len(images_b)) * tile, 900))
     st.download_button("Download PNG", data=lambda: png_bytes(grid, 4), file_name=f"{key}.png", mime="image/png",
@@ -222,13 +226,13 @@ def compare_view(model: Model) -> None:
     if not ids:
         st.info("No checkpoints to compare.")
         return
-    da, db = default_pair(ids)
+    da, db = default_pair(choices)
     c_a, c_b = st.columns(2)
     with c_a:
         ia = _pick(choices, ids, "cmpa", da, "Model A")
     with c_b:
         ib = _pick(choices, ids, "cmpb", db, "Model B")
-    if len(ids) == 1:
+    if da == db:
         st.info("Only one checkpoint is available, so it is compared with itself. Put a second `.pt` file in "
                 "checkpoints/ (a β = 4 or a 32-dimensional model, say) to compare two.")
     elif ia == ib:

@@ -39,7 +39,7 @@ function create(root) {
   canvas.addEventListener("pointerdown", (e) => onDown(m, e));
   canvas.addEventListener("pointermove", (e) => onMove(m, e));
   canvas.addEventListener("pointerup", (e) => onUp(m, e));
-  canvas.addEventListener("pointerleave", () => { m.hover = -1; m.tip.style.display = "none"; });
+  canvas.addEventListener("pointerleave", () => { m.hover = -1; m.tip.style.display = "none"; m.wrap.dataset.hover = ""; });
   canvas.addEventListener("dblclick", () => { fit(m); request(m); });
   return m;
 }
