@@ -23,10 +23,20 @@ from PIL import Image
 
 from explorer.imaging import to_uint8_images
 
-__all__ = ["THUMB", "decode_thumbnails", "sprite_sheet", "sheet_bytes", "priority_order", "place_thumbnails",
+__all__ = ["THUMB", "thumb_size", "decode_thumbnails", "cached_thumbnails", "sprite_sheet", "sheet_bytes", "priority_order", "place_thumbnails",
            "map_mosaic"]
 
 THUMB = 32  # pixels per thumbnail side: 5,441 faces make a 2,368² sheet; 12,000 a 3,520² one
+
+
+def thumb_size(n: int, budget: int = 28 * 2**20, sizes=(THUMB, 24, 16)) -> int:
+    """The largest thumbnail side whose sheet stays within ``budget`` bytes once the browser has decoded it
+    (4 bytes a pixel). Past about 32 MB of bitmaps, headless Chromium redrew the map's faces 15-20x slower
+    (12,000 faces at 32 px: 30-45 ms a frame; at 24 px, within budget: see the README)."""
+    for s in sizes:
+        if n * s * s * 4 <= budget:
+            return s
+    return sizes[-1]
 
 
 def decode_thumbnails(decode, mu, size: int = THUMB, batch: int = 512) -> tuple[np.ndarray, float]:

@@ -109,3 +109,8 @@ def test_map_faces_toggle_sends_points_and_a_sheet(start, ckpt, tmp_path, monkey
     assert again.main.get("bidi_component") and again.toggle(key="map_faces_on").value is True
     bad = start(view="map", faces="yes")
     assert not bad.exception and any("faces=" in w.value for w in bad.warning)
+
+
+def test_thumbnail_size_keeps_the_decoded_sheet_small():
+    assert sprites.thumb_size(5441) == 32 and sprites.thumb_size(12000) == 24 and sprites.thumb_size(25000) == 16
+    assert sprites.thumb_size(12000) ** 2 * 4 * 12000 <= 28 * 2**20

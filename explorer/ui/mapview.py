@@ -128,7 +128,8 @@ class Sprites:
 def _sprites(_model: Model, key: str) -> Sprites:
     """cache_resource, not cache_data: the arrays are read-only and large, and cache_data would copy them
     (pickle round trip) on every rerun of every session."""
-    thumbs, seconds, from_disk = sprites.cached_thumbnails(_model.vae.decode, _model.bundle.mu, key)
+    mu = _model.bundle.mu
+    thumbs, seconds, from_disk = sprites.cached_thumbnails(_model.vae.decode, mu, key, sprites.thumb_size(len(mu)))
     print(f"[explorer] map faces for {key}: {len(thumbs):,} "
           f"{'read from the disk cache' if from_disk else 'decoded'} in {seconds:.2f} s", file=sys.stderr, flush=True)
     return Sprites(thumbs, seconds, from_disk)
