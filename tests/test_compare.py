@@ -143,3 +143,29 @@ def test_default_pair_counts_a_file_once(tmp_path):
     assert default_pair({"": tmp_path / "link.pt", "a.pt": a, "b.pt": b}) == ("", "b.pt")
     assert default_pair({"a.pt": a, "b.pt": b}) == ("a.pt", "b.pt")
     assert default_pair({"a.pt": a}) == ("a.pt", "a.pt")
+
+
+def test_compare_a_checkpoint_without_bundle(start_cmp, tmp_path):
+    make_checkpoint_file(tmp_path / "a.pt", latent_dim=8)
+    make_checkpoint_file(tmp_path / "b.pt", latent_dim=8, bundle=False)
+    at = ok(start_cmp(folder=tmp_path))
+    assert any("share no encoded dataset face" in i.value for i in at.info)
+    assert any("without an analysis bundle" in i.value for i in at.info)
+    assert len(images(at)) == 1  # the samples; no shared face until a photo is uploaded
+    rows = at.dataframe[0].value.set_index("measure")
+    assert rows.loc["KL per image (nats)"].tolist()[1:] == ["–", ""]
+    face = Image.fromarray(np.random.default_rng(4).integers(0, 255, (80, 80, 3), np.uint8))
+    at.file_uploader(key="cmp_photo").set_value(("me.png", png(face), "image/png")).run()
+    assert len(images(ok(at))) == 2 and "unedited" in image_captions(at)
+
+
+def test_the_command_line_checkpoint_is_offered_only_as_a_default(pair, monkeypatch):
+    monkeypatch.setattr(ui_main, "CHECKPOINT_DIR", pair)
+    extra = make_checkpoint_file(pair.parent / "cli.pt", latent_dim=8)
+    monkeypatch.setattr(sys, "argv", ["app.py", "--checkpoint", str(extra)])
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.query_params["view"] = "compare"
+    ok(at.run())
+    assert at.selectbox(key="cmp_pick_cmpa").value == "" and at.selectbox(key="cmp_pick_cmpb").value == "a16.pt"
+    assert at.selectbox(key="cmp_pick_cmpb").options == ["a16.pt", "b8.pt"]
+    assert dict(at.query_params) == {"view": "compare"}

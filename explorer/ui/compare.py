@@ -46,11 +46,12 @@ def _pick(choices: dict, ids: list[str], field: str, default: str, label: str) -
         chosen = None
     key = f"cmp_pick_{field}"
     bind(key, chosen if chosen is not None else default)
+    # the command line's checkpoint has no name a link could carry: offered only where it is the default
+    ids = [i for i in ids if i != main.CLI or i == default]
 
     def changed():
         new = st.session_state[key]
-        # the default pair stays out of the link; the command line's checkpoint has no name to link
-        setattr(state(), field, None if new == default or new == main.CLI else new)
+        setattr(state(), field, None if new == default else new)  # the default pair stays out of the link
     return st.selectbox(label, ids, key=key, format_func=lambda i: _label(choices, i), on_change=changed)
 
 
