@@ -109,7 +109,7 @@ def test_compare_view(setup):
     args = ("--checkpoint", other) if other else ("--checkpoint", str(ckpt))
     with streamlit_server(ROOT / "app.py", *args, log=tmp / "server-compare.log") as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1700})
+        page = browser.new_page(viewport={"width": 1400, "height": 2100})
         try:
             page.goto(url + "/?view=compare&cmpattr=Eyeglasses&cmpw=1.5")
             page.wait_for_selector("[data-testid=stDataFrame]", timeout=120_000)

@@ -40,7 +40,7 @@ def sheet_url(data: bytes, mimetype: str, name: str) -> str:
 
 def face_map(key: str, xy: np.ndarray, color_index: np.ndarray, palette: list[str], legend: list, order: np.ndarray,
              sheet: str | None, cols: int, thumb: int, faces: bool, selected: int | None, view_key: str,
-             on_click, height: int = 560, thumb_px: int = 36, tip_px: int = 112, max_faces: int = 600):
+             on_click, height: int = 560, thumb_px: int = 36, tip_px: int = 96, max_faces: int = 600):
     """Mount the map. ``xy`` (N,2) map coordinates, ``color_index`` (N,) into ``palette`` (CSS colours),
     ``order`` the priority of faces, ``sheet`` the sprite sheet URL (``cols`` faces of ``thumb`` pixels per
     row). ``view_key`` changes when the points change (another projection): the page then fits the view.
