@@ -217,7 +217,9 @@ def _diagnostics_section(a: Model, b: Model, label_a: str, label_b: str) -> None
                "AUC: held-out ROC AUC of each attribute's mean-difference direction, as in the arithmetic view.")
     if a.bundle is None or b.bundle is None:
         st.info("A checkpoint without an analysis bundle has no KL, MSE or AUC figures here.")
-    st.dataframe(_table(a, b, a.key, b.key, label_a, label_b), hide_index=True, width="stretch")
+    table = _table(a, b, a.key, b.key, label_a, label_b)
+    # every row visible at once (about 35 px a row): a comparison read by scrolling inside a box is lost
+    st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3)
 
 
 @st.fragment
