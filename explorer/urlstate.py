@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-VIEWS = ("sample", "sliders", "map", "arithmetic", "interpolate", "reconstruct", "diagnostics")
+VIEWS = ("sample", "sliders", "map", "arithmetic", "interpolate", "reconstruct", "diagnostics", "compare")
 PROJECTIONS = ("tsne", "pca")
 DIRECTIONS = ("balanced", "mean")
 COLOR_EXTRA = ("none", "kl", "mse")  # besides the attribute names
@@ -34,6 +34,8 @@ Z_RANGE = (-5.0, 5.0)  # slider values
 WEIGHT_RANGE = (-12.0, 12.0)  # attribute weights, in latent units (class gaps are 2-8 in trained models)
 DECIMALS = 4  # floats are stored rounded, so that encode/decode round-trips exactly
 CHECKPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}\.pt$")  # a plain file name, no path
+FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")  # a dataset image's name in a bundle, e.g. 000123.jpg
+GAP_RANGE = (-3.0, 3.0)  # compare view: an edit's weight in class gaps of each model
 
 
 def q(x: float) -> float:
@@ -170,6 +172,12 @@ class ViewState:
     color: str = "Smiling"
     point: int | None = None  # map: the row whose face is shown
     ckpt: str | None = None  # checkpoint file name inside checkpoints/ (the app checks it is listed)
+    faces: bool = False  # map: draw the decoded faces at their points
+    cmpa: str | None = None  # compare: checkpoint names in checkpoints/; None = the default pair
+    cmpb: str | None = None
+    cmpface: str | None = None  # compare: a file name both bundles encoded; None = the default shared face
+    cmpattr: str = "Smiling"  # compare: the attribute edited in both models ...
+    cmpw: float = 1.0  # ... by this many of each model's class gaps
 
     def copy(self) -> "ViewState":
         return replace(self, dims=dict(self.dims), edit=dict(self.edit))
@@ -193,8 +201,10 @@ def encode(state: ViewState, defaults: ViewState | None = None) -> dict[str, str
             out[f.name] = ",".join(f"{k}:{_fmt(x)}" for k, x in sorted(v.items()))
         elif f.name == "edit":
             out[f.name] = ",".join(f"{k}:{_fmt(x)}" for k, x in v.items())
-        elif f.name == "tau":
+        elif f.name in ("tau", "cmpw"):
             out[f.name] = _fmt(v)
+        elif f.name == "faces":
+            out[f.name] = "1" if v else "0"
         else:
             out[f.name] = str(v)
     return out
@@ -228,6 +238,12 @@ def decode(params: Mapping[str, str | Sequence[str]], latent_dim: int, attribute
         "color": lambda t: _choice(t, tuple(COLOR_EXTRA) + tuple(names)),
         "point": lambda t: _point(t, n_rows),
         "ckpt": _ckpt,
+        "faces": lambda t: _choice(t, ("0", "1")) == "1",
+        "cmpa": _ckpt,
+        "cmpb": _ckpt,
+        "cmpface": _file_name,
+        "cmpattr": lambda t: _choice(t, tuple(names)),
+        "cmpw": lambda t: _float(t, *GAP_RANGE),
     }
     for name in _FACES:
         parsers[name] = lambda t: parse_face(t.strip(), latent_dim, n_rows)
@@ -284,4 +300,11 @@ def _ckpt(text: str) -> str:
     t = text.strip()
     if not CHECKPOINT_NAME.match(t):
         raise ValueError("a checkpoint is named by its file name in checkpoints/, e.g. celeba64.pt")
+    return t
+
+
+def _file_name(text: str) -> str:
+    t = text.strip()
+    if not FILE_NAME.match(t):
+        raise ValueError("expected a dataset file name such as 000123.jpg")
     return t

@@ -83,3 +83,16 @@ def test_rows_need_a_bundle_and_nan_vectors_are_refused():
     nan = FaceRef("z", z=(float("nan"),) * D).to_text()
     _, messages = decode({"end": nan}, D, NAMES, 0)
     assert "non-finite" in messages[0]
+
+
+def test_compare_and_map_faces_state_round_trips_and_is_validated():
+    s = ViewState(view="compare", faces=True, cmpa="a.pt", cmpb="b-32.pt", cmpface="000042.jpg",
+                  cmpattr="Eyeglasses", cmpw=-1.25)
+    params = encode(s)
+    assert params == {"view": "compare", "faces": "1", "cmpa": "a.pt", "cmpb": "b-32.pt", "cmpface": "000042.jpg",
+                      "cmpattr": "Eyeglasses", "cmpw": "-1.25"}
+    back, messages = roundtrip(s)
+    assert back == s and messages == []
+    bad, messages = decode({"faces": "2", "cmpa": "../x.pt", "cmpface": "a/b.jpg", "cmpattr": "Wings", "cmpw": "4"},
+                           D, NAMES, 10)
+    assert len(messages) == 5 and bad == ViewState()

@@ -2,17 +2,24 @@
 Clicking a point shows its decoded face; a lasso shows the decoded mean of the selection."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
+import plotly.colors as pc
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import latent
+from explorer import latent, sprites
+from explorer.imaging import png_bytes
+from explorer.ui import facemap
 from explorer.ui.common import Model, bind, bound, set_base, show_faces, state, sync_url
 from explorer.urlstate import FaceRef
 
 CHART = "map_chart"
 LASSO = "map_rows"  # rows of the last multi-point selection (session only: it can be thousands long)
 CONTINUOUS = {"kl": ("KL per image (nats)", "kl_per_image"), "mse": ("Reconstruction error (MSE)", "recon_mse")}
+FACES = "map_faces"  # the face map component's key
+SHADES = 16  # a continuous colouring is drawn in this many Viridis steps (one canvas fill per step)
 
 
 def map_figure(xy: np.ndarray, color: str, bundle) -> go.Figure:
@@ -86,6 +93,81 @@ def _over_represented(bundle, rows, k: int = 5) -> str:
                      for j in top if lift[j] > 0.05) or "no attribute stands out"
 
 
+def point_colors(color: str, bundle) -> tuple[np.ndarray, list[str], list[list[str]]]:
+    """(N,) palette index per point, the palette (CSS colours) and the legend [[label, colour], ...]: the
+    same colouring as ``map_figure``, for the face map."""
+    n = len(bundle)
+    if color in CONTINUOUS:
+        title, field = CONTINUOUS[color]
+        values = np.asarray(getattr(bundle, field), np.float64)
+        lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+        idx = np.clip(((values - lo) / max(hi - lo, 1e-12) * SHADES).astype(np.int64), 0, SHADES - 1)
+        palette = pc.sample_colorscale("Viridis", [i / (SHADES - 1) for i in range(SHADES)])
+        return idx, palette, [[f"{title}: {lo:.3g}", palette[0]], [f"{hi:.3g}", palette[-1]]]
+    if color in bundle.attribute_names:
+        has = bundle.attributes[:, bundle.attribute_names.index(color)].astype(np.int64)
+        name = color.replace("_", " ")
+        palette = ["#9aa5b1", "#e4572e"]
+        return has, palette, [[f"not {name} ({n - int(has.sum()):,})", palette[0]], [f"{name} ({int(has.sum()):,})", palette[1]]]
+    return np.zeros(n, np.int64), ["#3f7cac"], []
+
+
+class Sprites:
+    """One checkpoint's faces for the map, decoded once per server (see ``_sprites``)."""
+
+    def __init__(self, thumbs: np.ndarray, seconds: float, from_disk: bool):
+        self.thumbs = thumbs  # (N,t,t,3) uint8
+        self.seconds = seconds
+        self.from_disk = from_disk
+        self.sheet, self.cols = sprites.sprite_sheet(thumbs)
+        self.jpeg = sprites.sheet_bytes(self.sheet)
+        self.order = sprites.priority_order(len(thumbs))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Decoding every encoding into a face (once per checkpoint)…")
+def _sprites(_model: Model, key: str) -> Sprites:
+    """cache_resource, not cache_data: the arrays are read-only and large, and cache_data would copy them
+    (pickle round trip) on every rerun of every session."""
+    mu = _model.bundle.mu
+    thumbs, seconds, from_disk = sprites.cached_thumbnails(_model.vae.decode, mu, key, sprites.thumb_size(len(mu)))
+    print(f"[explorer] map faces for {key}: {len(thumbs):,} "
+          f"{'read from the disk cache' if from_disk else 'decoded'} in {seconds:.2f} s", file=sys.stderr, flush=True)
+    return Sprites(thumbs, seconds, from_disk)
+
+
+def _on_face_click() -> None:
+    row = st.session_state[FACES].get("clicked")
+    if row is not None:
+        state().point = int(row)
+        st.session_state[LASSO] = None
+
+
+def _mosaic_png(xy, sp: Sprites, color: str, bundle) -> bytes:
+    from PIL import ImageColor
+
+    idx, palette, _ = point_colors(color, bundle)
+    rgb = np.array([ImageColor.getrgb(c)[:3] for c in palette], np.uint8)[idx]
+    return png_bytes(sprites.map_mosaic(xy, sp.thumbs, rgb, width=1600, height=1200, size=40, order=sp.order))
+
+
+def _face_map(model: Model, xy: np.ndarray, proj: str) -> None:
+    b, s = model.bundle, state()
+    sp = _sprites(model, model.key)
+    idx, palette, legend = point_colors(s.color, b)
+    url = facemap.sheet_url(sp.jpeg, "image/jpeg", "sheet")
+    facemap.face_map(FACES, xy, idx, palette, legend, sp.order, url, sp.cols, sp.thumbs.shape[1], True, s.point,
+                     f"{model.key}:{proj}", _on_face_click)
+    how = (f"read in {sp.seconds:.2f} s from the disk cache" if sp.from_disk
+           else f"decoded from their encodings in {sp.seconds:.1f} s")
+    st.caption(f"{len(b):,} faces {how}, once per checkpoint "
+               f"(a {sp.sheet.shape[1]}×{sp.sheet.shape[0]} sprite sheet, {len(sp.jpeg) / 2**20:.1f} MB as JPEG). "
+               "Hover a point for its face; where faces would overlap, a fixed random choice is shown. "
+               "These are reconstructions, not the dataset's photos.")
+    st.download_button("Download PNG of the whole map with faces", data=lambda: _mosaic_png(xy, sp, s.color, b),
+                       file_name=f"map_faces_{proj}_{s.color}.png", mime="image/png", key="dl_map_faces",
+                       on_click="ignore", icon=":material/download:")
+
+
 @st.fragment
 def map_view(model: Model) -> None:
     b = model.bundle
@@ -95,7 +177,7 @@ def map_view(model: Model) -> None:
         return
     s = state()
     has_tsne = bool(np.isfinite(b.tsne).all())
-    c_proj, c_color, c_row = st.columns([2, 3, 2], vertical_alignment="bottom")
+    c_proj, c_color, c_row, c_faces = st.columns([2, 3, 2, 1], vertical_alignment="bottom")
     with c_proj:
         projections = {"tsne": "t-SNE", "pca": "PCA"}
         proj = s.proj if has_tsne else "pca"
@@ -115,15 +197,23 @@ def map_view(model: Model) -> None:
             state().point = int(st.session_state["map_row"])
             st.session_state[LASSO] = None
         st.number_input("Show row", 0, len(b) - 1, step=1, key="map_row", on_change=row_changed)
+    with c_faces:
+        bound(st.toggle, "Faces", "map_faces_on", "faces", bool,
+              help="Draw the decoded faces at their points and show a face on hover (zoom with the wheel). "
+                   "Off: the Plotly chart, with lasso and box selection.")
 
     xy = b.tsne if proj == "tsne" else b.pca
     chart, detail = st.columns([3, 1], gap="medium")
     with chart:
-        st.plotly_chart(map_figure(xy, s.color, b), key=CHART, on_select=_on_select,
-                        selection_mode=("points", "lasso", "box"), config={"displaylogo": False},
-                        theme="streamlit")
-        st.caption(f"{len(b):,} encoded faces ({', '.join(b.info.get('splits', [])) or 'bundle'} split). "
-                   "Click a point for its face; pick the lasso in the chart's toolbar to see the mean face of a group.")
+        if s.faces:
+            _face_map(model, xy, proj)
+        else:
+            st.plotly_chart(map_figure(xy, s.color, b), key=CHART, on_select=_on_select,
+                            selection_mode=("points", "lasso", "box"), config={"displaylogo": False},
+                            theme="streamlit")
+            st.caption(f"{len(b):,} encoded faces ({', '.join(b.info.get('splits', [])) or 'bundle'} split). "
+                       "Click a point for its face; pick the lasso in the chart's toolbar to see the mean face of a "
+                       "group; switch on Faces to see every face at its point.")
     with detail:
         lasso = st.session_state.get(LASSO)
         if lasso:

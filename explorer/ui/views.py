@@ -27,4 +27,5 @@ VIEWS = (
     View("interpolate", "Interpolation", "interpolate:interpolate_view"),
     View("reconstruct", "Reconstruction", "reconstruct:reconstruct_view"),
     View("diagnostics", "Diagnostics", "diagnostics:diagnostics_view"),
+    View("compare", "Compare checkpoints", "compare:compare_view"),
 )
