@@ -27,4 +27,6 @@ VIEWS = (
     View("interpolate", "Interpolation", "interpolate:interpolate_view"),
     View("reconstruct", "Reconstruction", "reconstruct:reconstruct_view"),
     View("diagnostics", "Diagnostics", "diagnostics:diagnostics_view"),
+    View("dimattr", "Dimensions × attributes", "dimattr:dimattr_view"),
+    View("holes", "Prior holes", "holes:holes_view"),
 )
