@@ -29,7 +29,7 @@ def test_density_views_in_chromium(setup):
         try:
             # 1. Sample from the fitted density, opened from a link
             page.goto(url + "/?density=fitted")
-            page.get_by_text("fitted density, seed 0", exact=False).first.wait_for(timeout=90_000)
+            page.get_by_text("fitted density, seed 0", exact=False).first.wait_for(timeout=180_000)  # fits once
             settle(page, 60_000)
             assert "density=fitted" in page.url
             page.screenshot(path=shots / "sample-fitted.png")
