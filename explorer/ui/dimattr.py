@@ -28,11 +28,11 @@ def heatmap_figure(table: np.ndarray, dims, names, score: str, selected: int | N
     dims = [int(d) for d in dims]
     z = table[dims].T  # (K, n)
     n, k = len(dims), len(names)
-    if score == "auc":
-        zmid, zmin, zmax, title = 0.5, 0.0, 1.0, "AUC"
-    else:
-        lim = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
-        zmid, zmin, zmax, title = 0.0, -max(lim, 0.05), max(lim, 0.05), "r"
+    # The colour range follows the strongest cell shown (single dimensions rarely reach AUC 0.8), centred on
+    # "no relation" (AUC 0.5, r 0), so that the sign reads as red or blue at any strength.
+    centre = 0.5 if score == "auc" else 0.0
+    lim = max(float(np.nanmax(np.abs(z - centre))) if np.isfinite(z).any() else 0.5, 0.05)
+    zmid, zmin, zmax, title = centre, centre - lim, centre + lim, "AUC" if score == "auc" else "r"
     xs, ys = np.meshgrid(np.arange(n), np.arange(k))
     label = dimscores.SCORES[score]
     fig = go.Figure([

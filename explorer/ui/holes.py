@@ -23,6 +23,7 @@ def prior_check(_model: Model, key: str) -> dict:
     enc_logp = g.log_prob(b.mu)
     return {
         "mu_norms": np.linalg.norm(b.mu.astype(np.float64), axis=1),
+        "mu_sq": float((b.mu.astype(np.float64) ** 2).sum(1).mean()),  # E‖μ‖²
         "prior_norms": np.linalg.norm(prior, axis=1),
         "fitted_norms": np.linalg.norm(fitted, axis=1),
         "holes_prior": priorcheck.hole_fraction(g.log_prob(prior), enc_logp)[0],
@@ -107,8 +108,14 @@ def holes_view(model: Model) -> None:
 
     st.markdown("**Norms**: the encodings against the prior's χ distribution")
     st.plotly_chart(norm_figure(model, check), key="holes_norms", config={"displaylogo": False})
-    st.caption("‖μ‖ leaves out each posterior's own spread σ, so it sits somewhat inside the norms of the "
-               "aggregate posterior; a gap much larger than √(Σ E[σ²]) means the prior's shell is mostly empty.")
+    # E‖z‖² = E‖μ‖² + Σ_d E[σ²_d] for z = μ + σ ε drawn from the aggregate posterior; the prior has E‖z‖² = D.
+    need = model.dim - check["mu_sq"]
+    text = (f"‖μ‖ leaves out each posterior's own spread σ: for z drawn from the aggregate posterior, "
+            f"E‖z‖² = E‖μ‖² + Σ_d E[σ²_d]. Here E‖μ‖² = {check['mu_sq']:.1f}, so the posterior variances would "
+            f"have to sum to {need:.1f} ({need / model.dim:.2f} per dimension) to reach the prior's E‖z‖² = {model.dim}")
+    if b.posterior_var_mean is not None:
+        text += f"; they sum to {float(np.sum(b.posterior_var_mean)):.1f}."
+    st.caption(text + ("" if b.posterior_var_mean is not None else "."))
 
     st.markdown("**Same seed, two sources**: N(0, τ²I) on the left, the fitted density on the right")
     c_seed, c_tau, c_n = st.columns(3, vertical_alignment="bottom")
