@@ -1,6 +1,6 @@
 """The fitted ("ex-post") density of the encodings (Ghosh et al. 2020): fit choices and sample statistics.
 
-    python bench/bench_density.py [CHECKPOINT] [--seed 0]
+    python bench/bench_density.py [CHECKPOINT] [--seed 0] [--data-dir ../shared/celeba-sample]
 
 Reads only the checkpoint's analysis bundle (no dataset). Its encodings μ are split at random into
 80% to fit on and 20% held out.
@@ -11,6 +11,8 @@ Reads only the checkpoint's analysis bundle (no dataset). Its encodings μ are s
    components), beside the held-out encodings as the reference of what real encodings look like:
    the mean distance to the nearest fitted encoding, the mean norm, and the share "in a hole" (fitted
    log-density below its 1% quantile over the held-out encodings).
+3. With --data-dir (the bundle's images), the per-dimension aggregate variance Var(μ) + E[σ²] that
+   bundles made before posterior_var_mean existed cannot show: the images are encoded again.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ def main():
     p.add_argument("checkpoint", nargs="?", default=str(ROOT / "checkpoints" / "celeba64.pt"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples", type=int, default=1000)
+    p.add_argument("--data-dir", default=None, help="CelebA folder holding the bundle's images (for part 3)")
     a = p.parse_args()
     b = load_checkpoint(a.checkpoint).bundle
     if b is None:
@@ -71,6 +74,40 @@ def main():
         holes, _ = priorcheck.hole_fraction(g.log_prob(z), held_logp)
         print(f"| {name} | {dist.mean():.2f} | {np.linalg.norm(z, axis=1).mean():.2f} | {holes:.1%} |", flush=True)
     print(f"\nunder the prior E‖z‖ = {priorcheck.chi_mean(d):.2f} (χ with {d} degrees of freedom)")
+    if a.data_dir:
+        aggregate_variance(a.checkpoint, a.data_dir, b)
+
+
+def aggregate_variance(path: str, data_dir: str, b) -> None:
+    from explorer.celeba import open_celeba
+    from train.export import encode_cache
+    from train.prepare import load_or_build_cache
+
+    vae = load_checkpoint(path)
+    cache = load_or_build_cache(open_celeba(data_dir), vae.preprocess_config, None, progress=False,
+                                log=lambda m: None)
+    where = {f: i for i, f in enumerate(cache.filenames)}
+    rows = np.array([where[f] for f in b.filenames if f in where])
+    if len(rows) < len(b):
+        print(f"\n{len(b) - len(rows)} of the bundle's images are missing from {data_dir}; using {len(rows)}")
+    t0 = time.perf_counter()
+    mu, logvar, _ = encode_cache(vae.model, cache.images[rows], vae.device)
+    post = np.exp(logvar.astype(np.float64)).mean(0)
+    agg = priorcheck.aggregate_variance(mu.var(0), post)
+    sq = float((mu.astype(np.float64) ** 2).sum(1).mean())
+    print(f"\naggregate posterior of {len(rows):,} images (encoded again in {time.perf_counter() - t0:.0f} s):")
+    print(f"- Var(μ) + E[σ²] per dimension: mean {agg.mean():.3f}, median {np.median(agg):.3f}, "
+          f"min {agg.min():.3f}, max {agg.max():.3f}; {(agg < 0.5).sum()} of {len(agg)} dimensions below 0.5")
+    print(f"- mean posterior variance E[σ²]: {post.mean():.4f} per dimension, sum {post.sum():.2f}")
+    print(f"- E‖μ‖² = {sq:.1f}; E‖z‖² of the aggregate posterior = {sq + post.sum():.1f} (prior: {len(agg)})")
+    # holes judged against q(z) ≈ the mixture of μ widened by E[σ²], with q's own samples as the reference
+    g = fit_density(mu)
+    q = g.widened(post)
+    ref = q.log_prob(q.sample(1000, seed=1))
+    print("- share in a hole of q(z) (log q < its 1% quantile over q's own samples): "
+          + ", ".join(f"{name} {priorcheck.hole_fraction(q.log_prob(z), ref)[0]:.1%}" for name, z in
+                      (("N(0, I)", latent.sample_z(1000, len(agg), 2)), ("fitted density of μ", g.sample(1000, 2)),
+                       ("q itself", q.sample(1000, 2)))))
 
 
 if __name__ == "__main__":

@@ -116,6 +116,19 @@ class GaussianMixtureDensity:
         top = out.max(0)
         return top + np.log(np.exp(out - top).sum(0))
 
+    def widened(self, variance) -> "GaussianMixtureDensity":
+        """The mixture convolved with N(0, diag(variance)): each Σ_k becomes Σ_k + diag(variance).
+
+        A mixture fitted to the means μ(x) describes where the encodings' centres lie; the decoder was
+        trained on z = μ(x) + σ(x) ε, drawn from the aggregate posterior q(z) = E_x N(μ(x), diag σ²(x)).
+        With variance = E_x[σ²(x)] this is that q(z), exactly when σ² is the same for every x and
+        approximately otherwise: the density to judge prior samples against."""
+        v = np.asarray(variance, np.float64)
+        if v.shape != (self.dim,) or np.any(v < 0) or not np.all(np.isfinite(v)):
+            raise ValueError(f"variance must be {self.dim} finite values ≥ 0, got shape {v.shape}")
+        chol = np.linalg.cholesky(self.covariances + np.diag(v)[None])
+        return GaussianMixtureDensity(self.weights, self.means, chol, {**self.info, "widened_by_mean_variance": float(v.mean())})
+
     def to_plain(self) -> dict:
         """Tensors and plain types only (what ``torch.load(weights_only=True)`` accepts)."""
         import torch

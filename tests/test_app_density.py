@@ -109,6 +109,7 @@ def test_prior_holes_view_old_and_new_bundles(start, full_ckpt):
     assert metrics["Mean ‖z‖ under the prior"] == f"{priorcheck.chi_mean(D):.2f}"
     assert "10-component" in image_captions(at)  # fitted here, from the bundle's encodings
     assert any("does not store the mean posterior variance" in i.value for i in at.info)
+    assert "Prior samples far from all μ" in metrics  # only the density of the means is known
     assert len(at.get("plotly_chart")) == 2
     assert len(images(at)) == 2 and len(at.get("download_button")) == 2
     prior, fitted = images(at)
@@ -118,6 +119,7 @@ def test_prior_holes_view_old_and_new_bundles(start, full_ckpt):
     assert at.query_params["seed"] == "4" and images(at)[0] != prior and images(at)[1] != fitted
     full = ok(start("--checkpoint", str(full_ckpt), view="holes"))
     assert not any("does not store" in i.value for i in full.info)
+    assert "Prior samples in holes of q(z)" in {m.label for m in full.metric}  # judged against q(z)
     assert any("Aggregate variance" in c.value for c in full.caption)
     assert "3-component" in image_captions(full)  # the mixture stored in the bundle, not a new fit
 

@@ -101,6 +101,21 @@ def test_bad_inputs_give_clear_errors():
     assert fit_density(np.random.default_rng(0).standard_normal((6, 3)), n_components=10).n_components == 3
 
 
+def test_widened_mixture_is_the_aggregate_posterior_of_equal_posteriors():
+    # μ from a known mixture, z = μ + σ ε with the same σ for every x: z follows the widened mixture
+    g = known_mixture()
+    var = np.array([0.3, 0.1, 0.5, 0.2])
+    mu = g.sample(20000, seed=3).astype(np.float64)
+    z = mu + np.random.default_rng(4).standard_normal(mu.shape) * np.sqrt(var)
+    wide = g.widened(var)
+    np.testing.assert_allclose(wide.covariances, g.covariances + np.diag(var), atol=1e-5)
+    assert wide.log_prob(z).mean() > g.log_prob(z).mean() + 0.1  # the widened density explains z better,
+    assert abs(wide.log_prob(z).mean() - wide.log_prob(wide.sample(20000, seed=6)).mean()) < 0.05  # as its own
+    np.testing.assert_allclose(np.cov(z.T), np.cov(wide.sample(20000, seed=5).T), atol=0.15)
+    with pytest.raises(ValueError):
+        g.widened(-var)
+
+
 def test_diagonal_fit_and_fit_time_is_seconds():
     x = np.random.default_rng(0).standard_normal((5000, 128)).astype(np.float32)
     g = fit_density(x, n_components=10, covariance="full")
