@@ -37,7 +37,9 @@ def test_density_views_in_chromium(setup):
             # 2. Dimensions × attributes: click the Smiling cell of the third dimension
             page.set_viewport_size({"width": 1400, "height": 1300})
             page.goto(url + "/?view=dimattr")
-            page.wait_for_selector(".js-plotly-plot .scatterlayer .point", state="attached", timeout=60_000)
+            page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot'); "
+                                   "return gd && gd._fullData && gd._fullData.length >= 2 && gd._fullLayout.xaxis; }",
+                                   timeout=60_000)
             settle(page)
             page.wait_for_timeout(300)  # let Plotly finish its layout before reading pixel positions
             n = page.evaluate(CELL_JS, [1, 0])["n"] // 40

@@ -101,11 +101,11 @@ def holes_view(model: Model) -> None:
     if check["against_q"]:
         where = ("the aggregate posterior q(z) (the mixture fitted to μ, widened by E[σ²]) is lower than at 99% of "
                  "q's own samples")
-        labels = ("Prior samples in holes of q(z)", "Fitted-density samples in holes of q(z)")
+        labels = ("Prior samples in holes of q(z)", "Fitted samples in holes of q(z)")
     else:
         where = ("the density fitted to the means μ is lower than at 99% of the encodings. The decoder trained on "
                  "z = μ + σε, which spreads wider than μ: without E[σ²] in the bundle this overstates the holes")
-        labels = ("Prior samples far from all μ", "Fitted-density samples far from all μ")
+        labels = ("Prior samples far from all μ", "Fitted samples far from all μ")
     m[2].metric(labels[0], f"{check['holes_prior']:.0%}",
                 help=f"Of {CHECK_SAMPLES:,} samples from N(0, I), the share where {where}.")
     m[3].metric(labels[1], f"{check['holes_fitted']:.0%}", help=f"The same share for {CHECK_SAMPLES:,} samples of "
