@@ -222,3 +222,18 @@ def test_nearest_distances_and_hole_fraction():
     in_holes, _ = priorcheck.hole_fraction(g.log_prob(prior), g.log_prob(enc))
     fitted, _ = priorcheck.hole_fraction(g.log_prob(g.sample(1000, seed=1)), g.log_prob(enc))
     assert in_holes > 0.5 and fitted < 0.05
+
+
+def test_the_new_view_state_round_trips_through_the_url_and_defaults_stay_out():
+    from explorer.urlstate import ViewState, decode, encode
+
+    names = ["Smiling", "Male"]
+    assert encode(ViewState()) == {}
+    s = ViewState(view="holes", density="fitted", score="corr", heat=12, grid=4)
+    params = encode(s)
+    assert params == {"view": "holes", "density": "fitted", "score": "corr", "heat": "12", "grid": "4"}
+    back, messages = decode(params, 16, names)
+    assert back == s and messages == []
+    # validated against the model: no more heatmap dimensions or grid rows than it has
+    back, messages = decode({"heat": "17", "grid": "0", "view": "dimattr"}, 16, names)
+    assert (back.heat, back.grid, back.view) == (32, 8, "dimattr") and len(messages) == 2

@@ -21,7 +21,7 @@ def sample_view(model: Model) -> None:
     st.segmented_control(
         "Sample from", list(sources), format_func=sources.get, key="sample_density", required=True,
         on_change=lambda: setattr(state(), "density", st.session_state["sample_density"]), disabled=not can_fit,
-        help="The fitted density (Ghosh et al. 2020) is a 10-component Gaussian mixture fitted to the encoded faces: "
+        help="The fitted density (Ghosh et al. 2020) is a Gaussian mixture fitted to the encoded faces: "
              "it samples where the encodings are, not in the prior's empty regions. τ scales each component's spread."
         if can_fit else "This checkpoint has no encoded faces to fit a density to.")
     fitted = can_fit and s.density == "fitted"
