@@ -10,6 +10,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from explorer.density import GaussianMixtureDensity
+
 # name -> dtype stored in the checkpoint. float16 for the big per-image arrays keeps the file small.
 _ARRAYS = {
     "mu": torch.float16,  # (N,D) posterior means
@@ -24,6 +26,8 @@ _ARRAYS = {
     "pca": torch.float32,  # (N,2)
     "tsne": torch.float32,  # (N,2)
 }
+
+_OPTIONAL = ("posterior_var_mean", "density")
 
 
 @dataclass
@@ -42,6 +46,9 @@ class AnalysisBundle:
     filenames: list
     attribute_names: list
     info: dict  # how it was made: splits, counts, t-SNE backend, seconds
+    # Optional fields (None in checkpoints written before they existed; such checkpoints still load):
+    posterior_var_mean: np.ndarray | None = None  # (D,) E_x[σ²_d(x)], the mean posterior variance
+    density: GaussianMixtureDensity | None = None  # the fitted density of mu (explorer.density)
 
     ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016: a unit is active if Cov_x(E_q[z_u]) > 0.01
 
@@ -55,11 +62,15 @@ class AnalysisBundle:
     def to_plain(self) -> dict:
         out = {name: torch.as_tensor(np.asarray(getattr(self, name))).to(dtype) for name, dtype in _ARRAYS.items()}
         out.update(filenames=list(self.filenames), attribute_names=list(self.attribute_names), info=dict(self.info))
+        if self.posterior_var_mean is not None:
+            out["posterior_var_mean"] = torch.as_tensor(np.asarray(self.posterior_var_mean), dtype=torch.float32)
+        if self.density is not None:
+            out["density"] = self.density.to_plain()
         return out
 
     @classmethod
     def from_plain(cls, data: dict) -> "AnalysisBundle":
-        expected = {f.name for f in fields(cls)}
+        expected = {f.name for f in fields(cls)} - set(_OPTIONAL)
         missing = expected - set(data)
         if missing:
             raise ValueError(f"analysis bundle lacks {sorted(missing)}")
@@ -71,4 +82,14 @@ class AnalysisBundle:
         for name in ("mu", "attributes", "partition", "recon_mse", "kl_per_image", "pca", "tsne"):
             if len(kw[name]) != n:
                 raise ValueError(f"analysis bundle: {name} has {len(kw[name])} rows, filenames {n}")
+        dim = kw["mu"].shape[1]
+        if data.get("posterior_var_mean") is not None:
+            kw["posterior_var_mean"] = data["posterior_var_mean"].float().numpy()
+            if kw["posterior_var_mean"].shape != (dim,):
+                raise ValueError(f"analysis bundle: posterior_var_mean has shape {kw['posterior_var_mean'].shape}, "
+                                 f"expected ({dim},)")
+        if data.get("density") is not None:
+            kw["density"] = GaussianMixtureDensity.from_plain(data["density"])
+            if kw["density"].dim != dim:
+                raise ValueError(f"analysis bundle: the fitted density has {kw['density'].dim} dimensions, mu {dim}")
         return cls(**kw)

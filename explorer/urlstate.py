@@ -21,10 +21,14 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-VIEWS = ("sample", "sliders", "map", "arithmetic", "interpolate", "reconstruct", "diagnostics", "compare")
+VIEWS = ("sample", "sliders", "map", "arithmetic", "interpolate", "reconstruct", "diagnostics", "dimattr", "holes",
+         "compare")
 PROJECTIONS = ("tsne", "pca")
 DIRECTIONS = ("balanced", "mean")
 COLOR_EXTRA = ("none", "kl", "mse")  # besides the attribute names
+DENSITIES = ("prior", "fitted")  # where the Sample view draws z from: N(0, τ²I) or the fitted density
+SCORES = ("auc", "corr")  # dimension × attribute score: ROC AUC or point-biserial correlation
+GRID_RANGE = (1, 16)  # rows (dimensions) of the traversal grid
 
 SEED_MAX = 2**32 - 1
 TAU_RANGE = (0.0, 2.0)
@@ -178,6 +182,10 @@ class ViewState:
     cmpface: str | None = None  # compare: a file name both bundles encoded; None = the default shared face
     cmpattr: str = "Smiling"  # compare: the attribute edited in both models ...
     cmpw: float = 1.0  # ... by this many of each model's class gaps
+    density: str = "prior"  # sample view: "prior" N(0, τ²I) or "fitted" (Ghosh et al. 2020)
+    score: str = "auc"  # dimensions × attributes: "auc" or "corr"
+    heat: int = 32  # dimensions × attributes: dimensions in the heatmap (most informative first)
+    grid: int = 8  # dimensions × attributes: rows of the traversal grid
 
     def copy(self) -> "ViewState":
         return replace(self, dims=dict(self.dims), edit=dict(self.edit))
@@ -244,6 +252,10 @@ def decode(params: Mapping[str, str | Sequence[str]], latent_dim: int, attribute
         "cmpface": _file_name,
         "cmpattr": lambda t: _choice(t, tuple(names)),
         "cmpw": lambda t: _float(t, *GAP_RANGE),
+        "density": lambda t: _choice(t, DENSITIES),
+        "score": lambda t: _choice(t, SCORES),
+        "heat": lambda t: _int(t, 1, latent_dim),
+        "grid": lambda t: _int(t, GRID_RANGE[0], min(GRID_RANGE[1], latent_dim)),
     }
     for name in _FACES:
         parsers[name] = lambda t: parse_face(t.strip(), latent_dim, n_rows)

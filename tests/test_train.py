@@ -189,7 +189,11 @@ def test_export_cli_slims_for_shipping(tmp_path, data):
     assert ship["train_state"] is None
     assert ship["state_dict"]["to_posterior.weight"].dtype == torch.float16
     assert (tmp_path / "ship.pt").stat().st_size < (tmp_path / "m.pt").stat().st_size
-    assert len(load_checkpoint(tmp_path / "ship.pt").bundle) == 12  # 6 valid + 6 test of 40
+    bundle = load_checkpoint(tmp_path / "ship.pt").bundle
+    assert len(bundle) == 12  # 6 valid + 6 test of 40
+    # the optional fields the prior-holes and sample views use: E[σ²] per dimension and the fitted density
+    assert bundle.posterior_var_mean.shape == (bundle.mu.shape[1],) and np.all(bundle.posterior_var_mean > 0)
+    assert bundle.density.dim == bundle.mu.shape[1] and bundle.density.n_components == 6  # 12 faces: 2 per component
 
 
 @pytest.mark.slow

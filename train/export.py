@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from explorer.bundle import AnalysisBundle
+from explorer.density import fit_density
 from explorer.latent import mean_difference_directions
 from explorer.model import VAE
 from train.losses import kl_per_dim
@@ -125,6 +126,9 @@ def build_bundle(model: VAE, cache: CachedData, splits, device, max_images: int 
         coords, backend = tsne_2d(mu, seed)
     else:
         coords, backend = np.full((len(idx), 2), np.nan, np.float32), "none (--no-tsne)"
+    # The fitted ("ex-post") density of Ghosh et al. 2020, so that the app samples where the encodings are
+    # without refitting on every start; fitted on the float32 mu, before the bundle rounds it to float16.
+    density = fit_density(mu, seed=seed)
     bundle = AnalysisBundle(
         mu=mu, attributes=attrs, partition=cache.partition[idx], recon_mse=mse, kl_per_image=kld.sum(1),
         kl_per_dim=kld.mean(0), mu_variance=mu.var(0), directions=plain, directions_balanced=balanced,
@@ -133,10 +137,14 @@ def build_bundle(model: VAE, cache: CachedData, splits, device, max_images: int 
         info={"splits": [k for k, v in SPLITS.items() if v in splits], "images": int(len(idx)),
               "tsne_backend": backend, "seconds": round(time.perf_counter() - t0, 1),
               "balanced_confounders": [cache.attribute_names[c] for c in confounders]},
+        # E_x[σ²_d(x)]: with Var_x(mu_d) it gives the aggregate posterior's variance per dimension (law of
+        # total variance), which is 1 where the encodings fill the prior N(0, I).
+        posterior_var_mean=np.exp(logvar.astype(np.float64)).mean(0).astype(np.float32),
+        density=density,
     )
     log(f"analysis bundle: {len(idx)} images, {int(bundle.active_units.sum())}/{mu.shape[1]} active units, "
         f"KL {bundle.kl_per_image.mean():.1f} nats/image, MSE {mse.mean():.5f}, t-SNE by {backend}, "
-        f"{bundle.info['seconds']} s")
+        f"{bundle.info['seconds']} s; density: {density.n_components}-component GMM in {density.info['seconds']} s")
     return bundle
 
 

@@ -27,5 +27,7 @@ VIEWS = (
     View("interpolate", "Interpolation", "interpolate:interpolate_view"),
     View("reconstruct", "Reconstruction", "reconstruct:reconstruct_view"),
     View("diagnostics", "Diagnostics", "diagnostics:diagnostics_view"),
+    View("dimattr", "Dimensions × attributes", "dimattr:dimattr_view"),
+    View("holes", "Prior holes", "holes:holes_view"),
     View("compare", "Compare checkpoints", "compare:compare_view"),
 )
