@@ -33,10 +33,17 @@ def warm_up(argv: list[str]) -> None:
         print(f"[explorer] warm-up: {e} (the page will say so)", file=sys.stderr, flush=True)
         return
     model.faces(latent.sample_z(16, model.dim, 0, 0.8))  # the first decode sets up torch's kernels
+    # The decoder for the browser: read from the cache, or exported in the background on a checkpoint's
+    # first run (seconds), so the server answers at once and pages decode on the server until it is ready.
+    from explorer.ui.live import serve
+    serve.start_export(model)
     print(f"[explorer] ready in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
 
 
 @asynccontextmanager
 async def lifespan(app):
+    from explorer.ui.live import serve
+
+    serve.mark_served()  # the routes of app.py now answer: pages may decode in the browser
     await asyncio.to_thread(warm_up, sys.argv[1:])
     yield
