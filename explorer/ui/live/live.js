@@ -55,7 +55,8 @@ function serial(fn) {
 function stats(key) {
   window.__vaeLive = window.__vaeLive || {};
   return (window.__vaeLive[key] = window.__vaeLive[key] || { ready: false, error: null, frames: 0, draws: 0,
-                                                              decodeMs: [], firstFace: null, values: null });
+                                                              decodeMs: [], firstFace: null, values: null,
+                                                              idle: false });
 }
 
 // ---------------------------------------------------------------------------------------------- z
@@ -138,18 +139,19 @@ async function pump(inst) {
   if (inst.busy || !inst.session) return;
   inst.busy = true;
   const st = stats(inst.key), S = inst.data.size;
+  st.idle = false;
   try {
     for (;;) {
       if (inst.mainDirty) {
         inst.mainDirty = false;
-        const [main] = faces(inst), sig = JSON.stringify(inst.values) + inst.sig;
+        const snap = { ...inst.values }, [main] = faces(inst), sig = JSON.stringify(snap) + inst.sig;
         const [out, ms] = await decode(inst, main);
         draw(inst.el.main, out, main.length, S);
         st.draws++;
         if (sig !== inst.lastSig) { st.frames++; inst.lastSig = sig; }
         st.decodeMs.push(ms);
         if (st.decodeMs.length > 2000) st.decodeMs.splice(0, 1000);
-        st.values = { ...inst.values };
+        st.values = snap; // the values of the frame on screen
         if (st.firstFace === null) st.firstFace = performance.now();
         inst.el.main.dataset.sig = sig;
       } else if (inst.stripDirty && inst.el.strip) {
@@ -165,6 +167,7 @@ async function pump(inst) {
     fail(inst, `decoding failed: ${e && e.message ? e.message : e}`);
   } finally {
     inst.busy = false;
+    st.idle = !inst.mainDirty && !inst.stripDirty;
   }
 }
 
