@@ -91,6 +91,32 @@ def _live_view(model: Model, url: str) -> None:
         "caption": s.base.describe() + (f", {len(s.dims)} dimension(s) moved" if s.dims else ""),
         "stripCaption": f"z{dim} from −3 to +3, everything else as above"}, released)
     live.downloads(model, {"face": lambda: z[None], f"traversal_z{dim}": lambda: latent.traversal(z, dim, TRAVERSAL)})
+    _dims_pad(model, url, z)
+
+
+def _dims_pad(model: Model, url: str, z: np.ndarray) -> None:
+    """Two latent dimensions as a plane: drag a point and the face follows; on release both values
+    become slider overrides (and go into the URL)."""
+    st.markdown("**Two dimensions at once**")
+    order = [int(i) for i in model.order]
+    fmt = lambda i: _label(model, i)  # noqa: E731
+    a, b, _ = st.columns([1, 1, 2])
+    x = a.selectbox("Across", order, index=0, key="pad_dim_x", format_func=fmt)
+    y = b.selectbox("Up", order, index=min(1, len(order) - 1), key="pad_dim_y", format_func=fmt)
+    if x == y:
+        st.caption("Choose two different dimensions.")
+        return
+    lo, hi = urlstate.Z_RANGE
+
+    def released(value: dict) -> None:
+        got = value.get("values", {})
+        for d in (x, y):
+            state().dims[d] = urlstate.q(min(max(float(got.get(str(d), z[d])), lo), hi))
+
+    axes = [{"id": str(d), "label": f"z{d}", "min": lo, "max": hi, "step": 0.05,
+             "value": float(min(max(z[d], lo), hi)), "set": d} for d in (x, y)]
+    live.mount("live_pad_dims", url, model, {"mode": "pad", "base": live.floats(z), "controls": axes, "width": 220,
+                                             "caption": f"z{x} across, z{y} up"}, released)
 
 
 def _server_view(model: Model) -> None:

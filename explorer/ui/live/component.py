@@ -69,5 +69,5 @@ def downloads(model, items: dict[str, Callable[[], np.ndarray]]) -> None:
         def data(zs=zs):
             faces = to_uint8_images(model.vae.decode(np.asarray(zs(), np.float32)))
             return png_bytes(image_grid(faces, len(faces), pad=2), 4)
-        col.download_button(f"Download {name.split('_')[0]} PNG", data=data, file_name=f"{name}.png", mime="image/png",
-                            key=f"dl_live_{name.split('_')[0]}", on_click="ignore", icon=":material/download:")
+        col.download_button(f"Download {name.replace('_', ' ')} PNG", data=data, file_name=f"{name}.png",
+                            mime="image/png", key=f"dl_live_{name}", on_click="ignore", icon=":material/download:")

@@ -10,10 +10,13 @@
 //   mode "interp":  control `t` scrubs the path base → `end`, drawn by lerp and by slerp.
 // Triggers: "release" {values: {id: value}} when a control is let go; "failed" "reason" when the runtime
 // cannot start (Python then draws this view on the server).
-// Measurements for tests and the bench: window.__vaeLive[name] = {ready, error, frames, decodeMs, firstFace}.
+// Measurements for tests and the bench: window.__vaeLive[name] = {ready, error, frames (distinct faces drawn),
+// frameTimes, decodeMs (main face), firstFace (performance.now() of the first face: ms since the page opened), idle}.
 
 const RUNTIME = { ort: null, sessions: new Map(), queue: Promise.resolve() };
-const STRIP_EVERY_MS = 90; // while dragging, the main face first; the strip catches up this often
+const timing = {}; // ms spent starting the runtime, for the bench (window.__vaeLiveTiming)
+window.__vaeLiveTiming = timing;
+const STRIP_EVERY_MS = 150; // while dragging, the main face first; the strip catches up this often
 const PAD = 2; // pixels between faces, as in explorer.imaging.image_grid
 const INSTANCES = new WeakMap();
 
@@ -24,12 +27,13 @@ async function loadOrt(prefix) {
     RUNTIME.ort = (async () => {
       if (typeof WebAssembly !== "object" || typeof WebAssembly.instantiate !== "function")
         throw new Error("this browser cannot run WebAssembly");
-      if (typeof DecompressionStream !== "function") throw new Error("this browser has no DecompressionStream");
+      const t0 = performance.now();
       const ort = await import(origin(prefix + "ort.wasm.bundle.min.mjs"));
-      const res = await fetch(origin(prefix + "ort-wasm-simd-threaded.wasm.gz"));
-      if (!res.ok) throw new Error(`the runtime's wasm file answered HTTP ${res.status}`);
-      // Stored gzipped (14 MB -> 3.7 MB) and inflated here, so any static server can serve it as is.
-      ort.env.wasm.wasmBinary = await new Response(res.body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
+      // The wasm is stored gzipped (14 MB -> 3.7 MB); app.py serves it with Content-Encoding: gzip and
+      // Content-Type: application/wasm, so the browser inflates it and compiles while it downloads
+      // (instantiateStreaming), and caches the compiled code for the next page.
+      ort.env.wasm.wasmPaths = { wasm: origin(prefix + "ort-wasm-simd-threaded.wasm") };
+      timing.import = performance.now() - t0;
       ort.env.wasm.numThreads = 1; // threads need cross-origin isolation; one thread decodes a face in ~5 ms
       ort.env.wasm.proxy = false;
       return ort;
@@ -38,10 +42,24 @@ async function loadOrt(prefix) {
   return RUNTIME.ort;
 }
 
-async function session(ort, url) {
-  if (!RUNTIME.sessions.has(url))
-    RUNTIME.sessions.set(url, ort.InferenceSession.create(origin(url), { executionProviders: ["wasm"],
-                                                                         graphOptimizationLevel: "all" }));
+function fetchModel(url) { // started before the runtime loads: the two downloads overlap
+  return fetch(origin(url)).then((r) => {
+    if (!r.ok) throw new Error(`the decoder file answered HTTP ${r.status}`);
+    return r.arrayBuffer();
+  });
+}
+
+function session(url, ortReady) {
+  if (!RUNTIME.sessions.has(url)) {
+    const bytes = fetchModel(url);
+    RUNTIME.sessions.set(url, (async () => {
+      const ort = await ortReady, buf = await bytes, t0 = performance.now();
+      const s = await ort.InferenceSession.create(new Uint8Array(buf), { executionProviders: ["wasm"],
+                                                                          graphOptimizationLevel: "all" });
+      timing.session = performance.now() - t0;
+      return s;
+    })());
+  }
   return RUNTIME.sessions.get(url);
 }
 
@@ -55,7 +73,7 @@ function serial(fn) {
 function stats(key) {
   window.__vaeLive = window.__vaeLive || {};
   return (window.__vaeLive[key] = window.__vaeLive[key] || { ready: false, error: null, frames: 0, draws: 0,
-                                                              decodeMs: [], firstFace: null, values: null,
+                                                              decodeMs: [], frameTimes: [], firstFace: null, values: null,
                                                               idle: false });
 }
 
@@ -148,11 +166,15 @@ async function pump(inst) {
         const [out, ms] = await decode(inst, main);
         draw(inst.el.main, out, main.length, S);
         st.draws++;
-        if (sig !== inst.lastSig) { st.frames++; inst.lastSig = sig; }
+        if (sig !== inst.lastSig) {
+          st.frames++; inst.lastSig = sig;
+          st.frameTimes.push(performance.now());
+          if (st.frameTimes.length > 4000) st.frameTimes.splice(0, 2000);
+        }
         st.decodeMs.push(ms);
         if (st.decodeMs.length > 2000) st.decodeMs.splice(0, 1000);
         st.values = snap; // the values of the frame on screen
-        if (st.firstFace === null) st.firstFace = performance.now();
+        if (st.firstFace === null) { st.firstFace = performance.now(); timing.firstFace = st.firstFace; timing.mounted = inst.mountedAt; }
         inst.el.main.dataset.sig = sig;
       } else if (inst.stripDirty && inst.el.strip) {
         const wait = inst.dragging ? STRIP_EVERY_MS - (performance.now() - inst.lastStrip) : 0;
@@ -247,6 +269,7 @@ function pad(inst, cx, cy) {
 function build(inst) {
   const d = inst.data, root = inst.root;
   root.innerHTML = "";
+  inst.repaintPad = null;
   root.className = `live mode-${d.mode}`;
   const left = document.createElement("div"), right = document.createElement("div");
   left.className = "faces"; right.className = "controls";
@@ -257,7 +280,7 @@ function build(inst) {
   const cap = document.createElement("div");
   cap.className = "cap"; cap.textContent = d.caption || "";
   const status = document.createElement("div");
-  status.className = "status"; status.textContent = "starting the in-browser decoder…";
+  status.className = "status"; status.textContent = inst.session ? "" : "starting the in-browser decoder…";
   left.append(main, cap);
   inst.el = { main, status, strip: null };
   if (d.steps && d.steps.length) {
@@ -302,7 +325,7 @@ export default function (component) {
   let inst = INSTANCES.get(parentElement);
   const root = parentElement.querySelector(".live");
   if (!inst || inst.root !== root) {
-    inst = { root, key, busy: false, dragging: false, lastStrip: 0, lastSig: null, session: null, ort: null };
+    inst = { root, key, mountedAt: performance.now(), busy: false, dragging: false, lastStrip: 0, lastSig: null, session: null, ort: null };
     INSTANCES.set(parentElement, inst);
   }
   inst.setTriggerValue = setTriggerValue;
@@ -322,11 +345,15 @@ export default function (component) {
     if (inst.repaintPad) inst.repaintPad();
   }
   const st = stats(key);
-  if (!inst.starting) {
-    inst.starting = (async () => {
+  if (inst.modelUrl !== data.model) { // first mount, or another checkpoint: (re)start the session
+    const url = (inst.modelUrl = data.model);
+    inst.session = null;
+    (async () => {
       try {
-        inst.ort = await loadOrt(data.ort);
-        inst.session = await session(inst.ort, data.model);
+        const ortReady = loadOrt(data.ort), s = await session(url, ortReady);
+        inst.ort = await ortReady;
+        if (inst.modelUrl !== url) return;
+        inst.session = s;
         st.ready = true;
         inst.el.status.textContent = "";
         schedule(inst);

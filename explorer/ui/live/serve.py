@@ -15,7 +15,12 @@ VENDOR = HERE / "vendor"
 ORT_VERSION = "1.30.0"  # scripts/fetch_ort_web.py pins the same version and its sha256
 ORT_PREFIX = f"/live/ort-{ORT_VERSION}/"
 DECODER_PREFIX = "/live/decoder/"
-RUNTIME_FILES = {"ort.wasm.bundle.min.mjs": "text/javascript", "ort-wasm-simd-threaded.wasm.gz": "application/gzip"}
+# URL name -> (file in VENDOR, media type, extra headers). The wasm is committed gzipped and sent as is with
+# Content-Encoding: gzip: the browser inflates it and can compile it while it streams in.
+RUNTIME_FILES = {
+    "ort.wasm.bundle.min.mjs": ("ort.wasm.bundle.min.mjs", "text/javascript", {}),
+    "ort-wasm-simd-threaded.wasm": ("ort-wasm-simd-threaded.wasm.gz", "application/wasm", {"Content-Encoding": "gzip"}),
+}
 
 _served = False  # True once app.py's server started with routes(): only then can the page fetch the files
 _exports: dict[str, Path] = {}  # file name under DECODER_PREFIX -> ONNX file (only these are served)
@@ -37,10 +42,11 @@ def routes() -> list:
     immutable = {"Cache-Control": "public, max-age=31536000, immutable"}  # names carry version / hash
 
     async def runtime(request):
-        name = request.path_params["name"]
-        if name not in RUNTIME_FILES or not (VENDOR / name).is_file():
+        entry = RUNTIME_FILES.get(request.path_params["name"])
+        if entry is None or not (VENDOR / entry[0]).is_file():
             return PlainTextResponse("not found", status_code=404)
-        return FileResponse(VENDOR / name, media_type=RUNTIME_FILES[name], headers=immutable)
+        file, media, extra = entry
+        return FileResponse(VENDOR / file, media_type=media, headers={**immutable, **extra})
 
     async def decoder(request):
         path = _exports.get(request.path_params["name"])
