@@ -6,10 +6,10 @@
 The files are committed, so a fresh clone works offline without npm; this script says where they came
 from and rebuilds them byte for byte. Only two files of the 33 MB package are kept:
   * dist/ort.wasm.bundle.min.mjs: the JS API with the WebAssembly glue bundled in (no second module to load);
-  * dist/ort-wasm-simd-threaded.wasm, stored gzip-compressed (14 MB -> 3.7 MB). The page inflates it with the
-    browser's DecompressionStream and hands the bytes to ONNX Runtime (env.wasm.wasmBinary), so nothing
-    needs a server that sends Content-Encoding. Since 1.19 this one binary also runs single-threaded (the
-    page sets numThreads = 1: no SharedArrayBuffer, no cross-origin isolation needed).
+  * dist/ort-wasm-simd-threaded.wasm, stored gzip-compressed (14 MB -> 3.7 MB). app.py sends it as is with
+    Content-Encoding: gzip and Content-Type: application/wasm (explorer/ui/live/serve.py): the browser
+    inflates it and compiles it while it streams in. Since 1.19 this one binary also runs single-threaded
+    (the page sets numThreads = 1: no SharedArrayBuffer, no cross-origin isolation needed).
 """
 from __future__ import annotations
 

@@ -211,3 +211,54 @@ def test_without_webassembly_the_sliders_decode_on_the_server(server, page):
                            arg=[face_sel, face], timeout=30_000)
     page.wait_for_function("() => location.search.includes('dims=')", timeout=30_000)
     assert page.foreign == [], page.foreign
+
+
+@browser
+@pytest.mark.slow
+@needs_chromium
+def test_the_attribute_pad_follows_the_pointer_and_writes_both_weights_on_release(server, page):
+    url = server[0]
+    page.goto(url + "/?view=arithmetic&edit=Eyeglasses:-1")
+    pad_stats = "window.__vaeLive && window.__vaeLive.live_pad_attrs"
+    page.wait_for_function(f"{pad_stats} && {pad_stats}.firstFace !== null", timeout=120_000)
+    box = page.locator(".st-key-live_pad_attrs canvas.padc").bounding_box()
+    before = page.evaluate(f"{pad_stats}.frames")
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    for i in range(1, 31):  # towards the top right: more Smiling, more Male
+        page.mouse.move(cx + box["width"] * 0.3 * i / 30, cy - box["height"] * 0.3 * i / 30)
+        page.wait_for_timeout(16)
+    page.wait_for_function(f"{pad_stats}.frames >= {before + 5}", timeout=10_000)
+    assert "Smiling" not in page.url  # nothing is sent while the button is held
+    page.mouse.up()
+    page.wait_for_function("() => location.search.includes('Smiling') && location.search.includes('Male')",
+                           timeout=30_000)
+    edit = dict(kv.split(":") for kv in parse_qs(urlparse(page.url).query)["edit"][0].split(","))
+    assert float(edit["Smiling"]) > 3 and float(edit["Male"]) > 3 and float(edit["Eyeglasses"]) == -1
+    assert page.foreign == [], page.foreign
+
+
+@browser
+@pytest.mark.slow
+@needs_chromium
+def test_on_a_cold_cache_the_page_decodes_on_the_server_then_goes_live(tmp_path):
+    """The first run of a checkpoint exports its decoder in the background: the server answers at once,
+    the sliders decode on the server with a note, and the page switches to live by itself when ready."""
+    from playwright.sync_api import sync_playwright
+
+    ckpt = make_checkpoint_file(tmp_path / "cold.pt", latent_dim=16, image_size=32)
+    env = {"EXPLORER_CACHE": str(tmp_path / "cache")}
+    with streamlit_server(ROOT / "app.py", "--checkpoint", str(ckpt), log=tmp_path / "server.log", env=env) as url, \
+            sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            pg = b.new_page(viewport={"width": 1400, "height": 1000})
+            pg.goto(url + "/?view=sliders")
+            pg.wait_for_selector(".st-key-slider_face img", timeout=60_000)  # server-side faces first
+            pg.get_by_text("being prepared", exact=False).first.wait_for(timeout=30_000)
+            pg.wait_for_function(f"{STATS} && {STATS}.firstFace !== null", timeout=180_000)
+            assert pg.evaluate(f"{STATS}.error") is None
+            assert list((tmp_path / "cache" / "onnx").glob("decoder-*.onnx"))
+        finally:
+            b.close()
