@@ -119,21 +119,26 @@ function faces(inst) {
 
 // ---------------------------------------------------------------------------------------------- drawing
 
-function draw(canvas, out, n, S) {
-  canvas.width = n * S + (n - 1) * PAD;
-  canvas.height = S;
+// Draw decoded faces out[0..] into slots first.. of a canvas holding n faces in a row.
+function draw(canvas, out, n, S, first = 0) {
+  const W = n * S + (n - 1) * PAD;
+  if (canvas.width !== W || canvas.height !== S) { // resizing clears it: only when the shape changes
+    canvas.width = W;
+    canvas.height = S;
+    const g = canvas.getContext("2d");
+    g.fillStyle = "#fff";
+    g.fillRect(0, 0, W, S);
+  }
   const ctx = canvas.getContext("2d");
-  ctx.fillStyle = "#fff";
-  ctx.fillRect(0, 0, canvas.width, canvas.height);
-  const img = ctx.createImageData(S, S), px = img.data, plane = S * S;
-  for (let k = 0; k < n; k++) {
+  const plane = S * S, img = ctx.createImageData(S, S), px = img.data, count = out.length / (3 * plane);
+  for (let k = 0; k < count; k++) {
     const o = k * 3 * plane;
     for (let p = 0; p < plane; p++) {
       // as explorer.imaging.to_uint8_images: clamp to [0,1], ×255, round
       for (let c = 0; c < 3; c++) px[4 * p + c] = Math.round(Math.min(1, Math.max(0, out[o + c * plane + p])) * 255);
       px[4 * p + 3] = 255;
     }
-    ctx.putImageData(img, k * (S + PAD), 0);
+    ctx.putImageData(img, (first + k) * (S + PAD), 0);
   }
 }
 
@@ -176,20 +181,24 @@ async function pump(inst) {
         st.values = snap; // the values of the frame on screen
         if (st.firstFace === null) { st.firstFace = performance.now(); timing.firstFace = st.firstFace; timing.mounted = inst.mountedAt; }
         inst.el.main.dataset.sig = sig;
+      } else if (inst.stripJob) {
+        // One strip face per turn, so a new main face waits for one decode at most, not for the strip.
+        const job = inst.stripJob, [out] = await decode(inst, [job.zs[job.i]]);
+        draw(inst.el.strip, out, job.zs.length, S, job.i);
+        if (++job.i === job.zs.length) { inst.stripJob = null; inst.lastStrip = performance.now(); }
       } else if (inst.stripDirty && inst.el.strip) {
         const wait = inst.dragging ? STRIP_EVERY_MS - (performance.now() - inst.lastStrip) : 0;
         if (wait > 0) { setTimeout(() => pump(inst), wait); break; }
         inst.stripDirty = false;
-        const [, strip] = faces(inst);
-        if (strip.length) { const [out] = await decode(inst, strip); draw(inst.el.strip, out, strip.length, S); }
-        inst.lastStrip = performance.now();
+        const [, strip] = faces(inst); // a snapshot: the strip is drawn from one set of values
+        if (strip.length) inst.stripJob = { zs: strip, i: 0 };
       } else break;
     }
   } catch (e) {
     fail(inst, `decoding failed: ${e && e.message ? e.message : e}`);
   } finally {
     inst.busy = false;
-    st.idle = !inst.mainDirty && !inst.stripDirty;
+    st.idle = !inst.mainDirty && !inst.stripDirty && !inst.stripJob;
   }
 }
 
@@ -270,6 +279,7 @@ function build(inst) {
   const d = inst.data, root = inst.root;
   root.innerHTML = "";
   inst.repaintPad = null;
+  inst.stripJob = null;
   root.className = `live mode-${d.mode}`;
   const left = document.createElement("div"), right = document.createElement("div");
   left.className = "faces"; right.className = "controls";
