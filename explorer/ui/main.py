@@ -226,6 +226,7 @@ def configure_torch() -> None:
 
 def run(argv: list[str] | None = None) -> None:
     _freeze_once()
+    # An emoji icon is drawn in the page; a ":material/…:" one made the browser fetch it from fonts.gstatic.com.
     st.set_page_config(page_title="Inside a VAE", page_icon="🙂", layout="wide")
     Image.MAX_IMAGE_PIXELS = uploads.MAX_PIXELS
     configure_torch()

@@ -2,9 +2,10 @@
 decodes it with ONNX Runtime Web (WebAssembly) on every slider or pad movement, and reports the value to
 Python only on release.
 
-    app.py ──routes()──► /live/ort-<version>/…   the runtime (vendor/, fetched by scripts/fetch_ort_web.py)
-                         /live/decoder/<file>    the checkpoint's decoder as ONNX (explorer.onnx_export)
-    a view ──mount()──► live.js in the page: sliders / pad → z → ort session → canvas
+    app.py ──serve.routes()──► /live/ort-<version>/…   the runtime (vendor/, fetched by scripts/fetch_ort_web.py)
+                               /live/decoder/<file>    the checkpoint's decoder as ONNX (explorer.onnx_export,
+                                                       exported by serve.start_export in a background thread)
+    a view ──component.mount()──► live.js in the page: sliders / pad → z → ort session → canvas
                          └─ on release: a trigger value ("release") → the view's callback → ViewState → URL
 
 Python stays the source of truth: the page previews between releases, and every release reruns the view,

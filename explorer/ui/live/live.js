@@ -288,7 +288,7 @@ function build(inst) {
   main.style.width = `${d.width || 256}px`;
   main.width = d.size; main.height = d.size;
   const cap = document.createElement("div");
-  cap.className = "cap"; cap.textContent = d.caption || "";
+  cap.className = "cap main-cap"; cap.textContent = d.caption || "";
   const status = document.createElement("div");
   status.className = "status"; status.textContent = inst.session ? "" : "starting the in-browser decoder…";
   left.append(main, cap);
@@ -298,7 +298,7 @@ function build(inst) {
     strip.className = "strip";
     strip.style.width = `${d.stripWidth || 100}%`;
     const sc = document.createElement("div");
-    sc.className = "cap"; sc.textContent = d.stripCaption || "";
+    sc.className = "cap strip-cap"; sc.textContent = d.stripCaption || "";
     left.append(strip, sc);
     inst.el.strip = strip;
   }
@@ -323,7 +323,7 @@ function build(inst) {
 }
 
 function structure(d) {
-  return JSON.stringify([d.mode, d.model, d.size, d.visible, d.trav, d.steps, d.width, d.caption, d.stripCaption,
+  return JSON.stringify([d.mode, d.model, d.size, d.visible, d.trav, d.steps, d.width,
     d.controls.map((c) => [c.id, c.label, c.min, c.max, c.step])]);
 }
 
@@ -353,6 +353,11 @@ export default function (component) {
     inst.values = incoming;
     for (const [id, { input, val }] of Object.entries(inst.inputs)) { input.value = inst.values[id]; val.textContent = fmt(inst.values[id]); }
     if (inst.repaintPad) inst.repaintPad();
+  }
+  if (sig === inst.structure) { // captions change with the state (e.g. "2 dimensions moved"): in place
+    const mc = root.querySelector(".main-cap"), sc = root.querySelector(".strip-cap");
+    if (mc) mc.textContent = data.caption || "";
+    if (sc) sc.textContent = data.stripCaption || "";
   }
   const st = stats(key);
   if (inst.modelUrl !== data.model) { // first mount, or another checkpoint: (re)start the session
