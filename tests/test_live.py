@@ -262,3 +262,26 @@ def test_on_a_cold_cache_the_page_decodes_on_the_server_then_goes_live(tmp_path)
             assert list((tmp_path / "cache" / "onnx").glob("decoder-*.onnx"))
         finally:
             b.close()
+
+
+@pytest.mark.parametrize("view", ["sliders", "arithmetic", "interpolate"])
+def test_the_live_views_run_and_keep_their_downloads(view, tmp_path, monkeypatch):
+    """The Python side of live mode (the page's JS does not run in AppTest): each view mounts the
+    component instead of drawing faces, keeps its PNG downloads, and shows no fallback note."""
+    from streamlit.testing.v1 import AppTest
+
+    from explorer.ui.live import serve
+    from test_app import PAGE
+
+    monkeypatch.setattr(serve, "status", lambda model, off=None, wait=0.0: ("/live/decoder/test.onnx", None))
+    path = make_checkpoint_file(tmp_path / "tiny.pt", latent_dim=16)
+    monkeypatch.setattr(sys, "argv", ["app.py", "--checkpoint", str(path)])
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.query_params.update(view=view, edit="Smiling:2")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any("decoded on the server" in c.value for c in at.caption)
+    keys = [sl.key for sl in at.slider]
+    assert not any(k.startswith(("dim_", "w_")) for k in keys), keys  # those sliders live in the page now
+    if view != "interpolate":  # interpolation keeps its server-drawn rows; the scrubber is extra
+        assert at.get("download_button")
