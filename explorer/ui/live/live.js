@@ -154,7 +154,7 @@ async function decode(inst, zs) {
 
 function schedule(inst, strip = true) {
   inst.mainDirty = true;
-  if (strip) inst.stripDirty = true;
+  if (strip && inst.el.strip) inst.stripDirty = true; // (pad and scrubber have no strip)
   pump(inst);
 }
 
