@@ -255,8 +255,9 @@ def test_on_a_cold_cache_the_page_decodes_on_the_server_then_goes_live(tmp_path)
         try:
             pg = b.new_page(viewport={"width": 1400, "height": 1000})
             pg.goto(url + "/?view=sliders")
-            pg.wait_for_selector(".st-key-slider_face img", timeout=60_000)  # server-side faces first
-            pg.get_by_text("being prepared", exact=False).first.wait_for(timeout=30_000)
+            # server-side faces first (generous waits: on a busy 2-core machine a page can take a minute)
+            pg.wait_for_selector(".st-key-slider_face img", timeout=120_000)
+            pg.get_by_text("being prepared", exact=False).first.wait_for(timeout=120_000)
             pg.wait_for_function(f"{STATS} && {STATS}.firstFace !== null", timeout=180_000)
             assert pg.evaluate(f"{STATS}.error") is None
             assert list((tmp_path / "cache" / "onnx").glob("decoder-*.onnx"))
