@@ -9,6 +9,9 @@ explorer/ui/page.py. The views live in explorer/ui, the math in explorer (latent
 """
 import streamlit as st
 
+from explorer.ui.live.serve import routes
 from explorer.ui.server import lifespan
 
-app = st.App("explorer/ui/page.py", lifespan=lifespan)
+# routes(): the in-browser decoder's files (ONNX Runtime Web and the exported decoder), served by this app
+# itself, so the page asks no other host for anything.
+app = st.App("explorer/ui/page.py", lifespan=lifespan, routes=routes())

@@ -11,7 +11,13 @@ Measures, on this machine:
   * the map of >= 10,000 points: changing the colouring or the projection -> redrawn (median of 10); a
     checkpoint with a smaller bundle is replaced for this part by a synthetic bundle of 12,000 points;
   * 8 browser sessions moving sliders at the same moment: errors, latency, and how often the model was
-    loaded (it must be once).
+    loaded (it must be once);
+  * the live sliders (decoded in the page by ONNX Runtime Web): a slider dragged with the button held
+    (--drag-moves small mouse moves over about 1.5 s, --drags times): distinct face frames drawn per
+    second while dragging, the in-browser decode time of one face (median, p95), and the time from
+    opening the page to the first live face.
+The server-side measurements run with EXPLORER_LIVE=0 (the fallback path, the numbers before live
+decoding); the live ones with it on.
 Times are taken inside the page (performance.now() from the key press to the frame after the image
 loads), so Playwright's own round trips are not counted.
 """
@@ -108,11 +114,93 @@ def bench_trivial(browser, moves: int, tmp: Path) -> dict:
     return {"first": first, "slider": slider}
 
 
+LIVE = "window.__vaeLive && window.__vaeLive.live_sliders"
+# Timestamps of the pointer going down and up, and the input events between (composed events reach the
+# document from the component's shadow root). Listeners are installed once per page.
+DRAG_MARKS_JS = """() => { const d = window.__drag = {down: null, up: null, inputs: 0};
+  if (window.__dragListening) return; window.__dragListening = true;
+  document.addEventListener('pointerdown', () => { window.__drag.down = performance.now(); }, {capture: true});
+  document.addEventListener('input', () => { if (window.__drag.up === null) window.__drag.inputs++; }, {capture: true});
+  document.addEventListener('pointerup', () => { window.__drag.up = performance.now(); }, {capture: true}); }"""
+
+# A drag at the display's rate, made in the page: one new slider value per animation frame for `ms`,
+# as a fast hand on a 60 Hz screen gives. Measures what the decoder keeps up with, without Playwright's
+# per-move round trip (which, on a busy machine, delivers fewer moves than a person makes).
+RAF_DRAG_JS = """([input, ms]) => new Promise(res => {
+  const lo = parseFloat(input.min), hi = parseFloat(input.max), v0 = parseFloat(input.value);
+  input.dispatchEvent(new PointerEvent('pointerdown', {bubbles: true, composed: true}));
+  const t0 = performance.now(); let n = 0;
+  const step = () => { const t = performance.now() - t0;
+    if (t >= ms) { input.dispatchEvent(new Event('change', {bubbles: true}));
+                   input.dispatchEvent(new PointerEvent('pointerup', {bubbles: true, composed: true}));
+                   return res({t0, t1: performance.now(), inputs: n}); }
+    input.value = Math.max(lo, Math.min(hi, v0 + 2.5 * Math.sin(2 * Math.PI * t / ms)));
+    input.dispatchEvent(new Event('input', {bubbles: true})); n++; requestAnimationFrame(step); };
+  requestAnimationFrame(step); })"""
+
+
+def percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
+
+
+def bench_live(browser, ckpt: Path, tmp: Path, drags: int, drag_moves: int, opens: int = 5) -> dict:
+    """Drag the first live slider back and forth with the mouse button held, and count the faces drawn."""
+    res: dict = {"first": [], "fps": [], "inputs_per_s": [], "decode": [], "raf_fps": [], "raf_inputs": []}
+    with streamlit_server(ROOT / "app.py", "--checkpoint", str(ckpt), log=tmp / "live.log") as url:
+        for i in range(opens + 1):
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url + "/?view=sliders")
+            page.wait_for_function(f"{LIVE} && {LIVE}.firstFace !== null", timeout=180_000)
+            err = page.evaluate(f"{LIVE}.error")
+            if err:
+                sys.exit(f"error: the live decoder failed in Chromium: {err}")
+            res["first"].append(page.evaluate(f"{LIVE}.firstFace"))  # ms since navigation start
+            res.setdefault("timing", []).append(page.evaluate("window.__vaeLiveTiming"))
+            if i < opens:
+                page.close()
+        slider = page.locator(".st-key-live_sliders input[type=range]").first
+        box = slider.bounding_box()
+        y = box["y"] + box["height"] / 2
+        xs = [box["x"] + box["width"] * f for f in (0.3, 0.8)]
+        for k in range(drags):
+            page.wait_for_function(f"{LIVE}.idle", timeout=30_000)
+            page.evaluate(DRAG_MARKS_JS)
+            n0 = page.evaluate(f"{LIVE}.decodeMs.length")
+            a, b = xs if k % 2 == 0 else xs[::-1]
+            page.mouse.move(a, y)
+            page.mouse.down()
+            # Playwright sends the moves one after another without waiting for Python: about 1-2 s here
+            page.mouse.move(b, y, steps=drag_moves)
+            page.mouse.up()
+            d = page.evaluate("window.__drag")
+            times = page.evaluate(f"{LIVE}.frameTimes")
+            n = sum(1 for t in times if d["down"] <= t <= d["up"])
+            span = (d["up"] - d["down"]) / 1000
+            res["fps"].append(n / span)
+            res["inputs_per_s"].append(d["inputs"] / span)
+            res["decode"] += page.evaluate(f"{LIVE}.decodeMs")[n0:]
+            res.setdefault("span", []).append(span)
+            page.wait_for_function("() => location.search.includes('dims=')", timeout=30_000)
+        for k in range(drags):
+            page.wait_for_function(f"{LIVE}.idle", timeout=30_000)
+            n0 = page.evaluate(f"{LIVE}.decodeMs.length")
+            r = page.evaluate(RAF_DRAG_JS, [slider.element_handle(), 1500])
+            times = page.evaluate(f"{LIVE}.frameTimes")
+            span = (r["t1"] - r["t0"]) / 1000
+            res["raf_fps"].append(sum(1 for t in times if r["t0"] <= t <= r["t1"]) / span)
+            res["raf_inputs"].append(r["inputs"] / span)
+            res["decode"] += page.evaluate(f"{LIVE}.decodeMs")[n0:]
+        page.close()
+    return res
+
+
 def bench_explorer(browser, ckpt: Path, moves: int, sessions: int, tmp: Path) -> dict:
     res: dict = {}
     log = tmp / "explorer.log"
     t0 = time.perf_counter()
-    with streamlit_server(ROOT / "app.py", "--checkpoint", str(ckpt), log=log) as url:
+    # server-side decoding: the measurements from before the live decoder, and its fallback today
+    with streamlit_server(ROOT / "app.py", "--checkpoint", str(ckpt), log=log, env={"EXPLORER_LIVE": "0"}) as url:
         res["server_ready"] = time.perf_counter() - t0
         res["first_cold"] = first_faces(browser, url)
         res["first_warm"] = [first_faces(browser, url) for _ in range(5)]
@@ -188,6 +276,9 @@ def main(argv=None) -> None:
     p.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "celeba64.pt"))
     p.add_argument("--moves", type=int, default=30)
     p.add_argument("--sessions", type=int, default=8)
+    p.add_argument("--drags", type=int, default=5, help="live sliders: drags to measure")
+    p.add_argument("--drag-moves", type=int, default=90, help="live sliders: mouse moves per drag")
+    p.add_argument("--only-live", action="store_true", help="measure only the live sliders")
     a = p.parse_args(argv)
     ckpt = Path(a.checkpoint)
     if not ckpt.is_file():
@@ -197,13 +288,31 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp, sync_playwright() as pw:
         tmp = Path(tmp)
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        trivial = bench_trivial(browser, a.moves, tmp)
-        app = bench_explorer(browser, ckpt, a.moves, a.sessions, tmp)
-        rows, colour, proj = bench_map(browser, ckpt, tmp)
+        live = bench_live(browser, ckpt, tmp, a.drags, a.drag_moves)
+        if not a.only_live:
+            trivial = bench_trivial(browser, a.moves, tmp)
+            app = bench_explorer(browser, ckpt, a.moves, a.sessions, tmp)
+            rows, colour, proj = bench_map(browser, ckpt, tmp)
         browser.close()
     load = os.getloadavg()
     print(f"\nmachine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
           f"checkpoint {ckpt}")
+    dec = live["decode"]
+    print(f"live sliders: {a.drags} mouse drags of {a.drag_moves} moves, button held ({min(live['span']):.1f}-"
+          f"{max(live['span']):.1f} s each): distinct faces drawn per second while dragging median "
+          f"{statistics.median(live['fps']):.0f} (min {min(live['fps']):.0f}); input events per second "
+          f"{statistics.median(live['inputs_per_s']):.0f}")
+    print(f"live sliders: {a.drags} drags made in the page, one value per animation frame for 1.5 s: distinct faces "
+          f"drawn per second median {statistics.median(live['raf_fps']):.0f} (min {min(live['raf_fps']):.0f}); "
+          f"values per second {statistics.median(live['raf_inputs']):.0f}")
+    print(f"live sliders: in-browser decode of one face median {statistics.median(dec):.1f} ms, "
+          f"p95 {percentile(dec, 0.95):.1f} ms (n={len(dec)})")
+    print(f"live sliders: page open -> first live face: first session {live['first'][0] / 1000:.2f} s, later "
+          f"sessions median {statistics.median(live['first'][1:]) / 1000:.2f} s")
+    print(f"live sliders: where the first live face's time goes (first session, then the last): "
+          f"{live['timing'][0]}, {live['timing'][-1]}")
+    if a.only_live:
+        return
     print(f"slider -> image   trivial app   {stats(trivial['slider'])}")
     print(f"slider -> image   explorer      {stats(app['slider'])}")
     print(f"server start -> answering: {app['server_ready']:.1f} s (imports torch, loads the model)")

@@ -136,8 +136,10 @@ def test_every_view_in_chromium(setup):
 
     ckpt, data, shots, tmp = setup
     photo = sorted((Path(data) / "img_align_celeba").glob("*.jpg"))[-1]
+    # EXPLORER_LIVE=0: this walk-through checks the server-side views (the fallback of the live
+    # decoder); tests/test_live.py drives the live sliders.
     with streamlit_server(ROOT / "app.py", "--checkpoint", str(ckpt), "--data-dir", str(data),
-                          log=tmp / "server.log") as url, sync_playwright() as p:
+                          log=tmp / "server.log", env={"EXPLORER_LIVE": "0"}) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:

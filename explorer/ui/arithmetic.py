@@ -8,6 +8,7 @@ import streamlit as st
 
 from explorer import latent, urlstate
 from explorer.ui.common import Model, bind, face_picker, show_faces, state, sync_url
+from explorer.ui.live import component as live
 
 STRENGTHS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)
 DIRECTION_KINDS = {"balanced": "balanced (White 2016)", "mean": "mean difference"}
@@ -59,6 +60,14 @@ def _edit_section(model: Model) -> None:
                              help="Mean difference of the encodings with and without the attribute; 'balanced' "
                                   "averages it within the strata of the most correlated other attribute, so "
                                   "that +Smiling does not also add High Cheekbones wholesale.")
+    url, why = live.decoder_url(model)
+    if url is not None:
+        _live_edit(model, url)
+        # in the same fragment as the edit: a release on the pad changes the weights shown above
+        st.markdown("**Two directions at once**")
+        _pad(model, url)
+        sync_url()
+        return
     if s.edit:
         cols = st.columns(min(len(s.edit), 4))
         for k, name in enumerate(list(s.edit)):
@@ -84,7 +93,70 @@ def _edit_section(model: Model) -> None:
     with strip:
         show_faces(model.faces(latent.strength_strip(z0, z1 - z0, STRENGTHS)), "strength", width=len(STRENGTHS) * 80,
                    caption="strength of the edit: " + ", ".join(f"{x:g}×" for x in STRENGTHS))
+    live.note(why, model)
     sync_url()
+
+
+def _live_edit(model: Model, url: str) -> None:
+    """The weights scrub live: before/after and the strength strip are decoded in the page while a
+    weight slider moves; the weights go into the URL on release."""
+    s = state()
+    names = list(model.vae.attribute_names)
+    dirs = directions(model, s.direction)
+    z0 = model.z_of(s.base)
+    lo, hi = urlstate.WEIGHT_RANGE
+    controls = [{"id": n, "label": f"{n.replace('_', ' ')} weight (class gap {_gap(model, n):.2f})", "min": lo,
+                 "max": hi, "step": 0.25, "value": float(w), "add": live.floats(dirs[names.index(n)])}
+                for n, w in s.edit.items()]
+
+    def released(value: dict) -> None:
+        got = value.get("values", {})
+        state().edit = {n: urlstate.q(min(max(float(got.get(n, w)), lo), hi)) for n, w in state().edit.items()}
+
+    if not s.edit:
+        st.caption("No edit yet: add attributes above, then drag their weights.")
+    live.mount("live_edit", url, model, {
+        "mode": "edit", "base": live.floats(z0), "controls": controls, "steps": list(STRENGTHS), "width": 256,
+        "caption": "before · after", "stripCaption": "strength of the edit: " + ", ".join(f"{x:g}×" for x in STRENGTHS)},
+        released)
+    z1 = latent.edit(z0, dirs[[names.index(n) for n in s.edit]], list(s.edit.values())) if s.edit else z0
+    live.downloads(model, {"before_after": lambda: np.stack([z0, z1]),
+                           "strength": lambda: latent.strength_strip(z0, z1 - z0, STRENGTHS)})
+
+
+def _pad(model: Model, url: str) -> None:
+    """Two attribute directions as the axes of a plane: drag a point and the face follows. On release
+    the two weights join the edit above (and the URL)."""
+    s = state()
+    names = list(model.vae.attribute_names)
+    fmt = lambda n: n.replace("_", " ")  # noqa: E731
+    a, b = st.columns(2)
+    x = a.selectbox("Across", names, index=names.index("Smiling") if "Smiling" in names else 0, key="pad_x",
+                    format_func=fmt)
+    y = b.selectbox("Up", names, index=names.index("Male") if "Male" in names else 1, key="pad_y", format_func=fmt)
+    if x == y:
+        st.caption("Choose two different attributes.")
+        return
+    dirs = directions(model, s.direction)
+    others = {n: w for n, w in s.edit.items() if n not in (x, y)}
+    z0 = model.z_of(s.base)
+    if others:  # the pad starts from the face the edit above shows, less its own two axes
+        z0 = latent.edit(z0, dirs[[names.index(n) for n in others]], list(others.values()))
+    lim = 8.0
+
+    def axis(n):
+        return {"id": n, "label": fmt(n), "min": -lim, "max": lim, "step": 0.1,
+                "value": float(min(max(s.edit.get(n, 0.0), -lim), lim)), "add": live.floats(dirs[names.index(n)])}
+
+    def released(value: dict) -> None:
+        got = value.get("values", {})
+        edit = dict(state().edit)
+        for n in (x, y):
+            edit[n] = urlstate.q(float(got.get(n, 0.0)))
+        state().edit = edit
+
+    live.mount("live_pad_attrs", url, model, {"mode": "pad", "base": live.floats(z0), "controls": [axis(x), axis(y)],
+                                              "width": 220, "caption": f"{fmt(x)} across, {fmt(y)} up"}, released)
 
 
 @st.fragment

@@ -226,7 +226,8 @@ def configure_torch() -> None:
 
 def run(argv: list[str] | None = None) -> None:
     _freeze_once()
-    st.set_page_config(page_title="Inside a VAE", page_icon=":material/face:", layout="wide")
+    # An emoji icon is drawn in the page; a ":material/…:" one made the browser fetch it from fonts.gstatic.com.
+    st.set_page_config(page_title="Inside a VAE", page_icon="🙂", layout="wide")
     configure_torch()
 
     args = parse_args(sys.argv[1:] if argv is None else argv)

@@ -12,8 +12,9 @@ import time
 from contextlib import asynccontextmanager
 
 
-def warm_up(argv: list[str]) -> None:
-    """Import every view and load the checkpoint the page opens by default into the shared cache."""
+def warm_up(argv: list[str]):
+    """Import every view and load the checkpoint the page opens by default into the shared cache.
+    Returns that model (None when there is none to load)."""
     t0 = time.perf_counter()
     from explorer import CheckpointError, latent
     from explorer.ui import main
@@ -25,18 +26,27 @@ def warm_up(argv: list[str]) -> None:
     choices = main.checkpoint_choices(args.checkpoint)
     default = main.default_choice(choices)
     if default is None:
-        return  # the page explains how to get a checkpoint
+        return None  # the page explains how to get a checkpoint
     main.configure_torch()
     try:
         model = main.load_model(choices[default])
     except CheckpointError as e:
         print(f"[explorer] warm-up: {e} (the page will say so)", file=sys.stderr, flush=True)
-        return
+        return None
     model.faces(latent.sample_z(16, model.dim, 0, 0.8))  # the first decode sets up torch's kernels
     print(f"[explorer] ready in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    return model
 
 
 @asynccontextmanager
 async def lifespan(app):
-    await asyncio.to_thread(warm_up, sys.argv[1:])
+    from explorer.ui.live import serve
+
+    serve.mark_served()  # the routes of app.py now answer: pages may decode in the browser
+    model = await asyncio.to_thread(warm_up, sys.argv[1:])
+    if model is not None:
+        # The decoder for the browser: read from the cache, or exported in the background on a
+        # checkpoint's first run (seconds), so the server answers at once; pages decode on the server
+        # until it is ready, then switch to live by themselves.
+        serve.start_export(model)
     yield

@@ -1,4 +1,8 @@
-"""Latent sliders: one slider per dimension of the base face, most informative (by KL) first."""
+"""Latent sliders: one slider per dimension of the base face, most informative (by KL) first.
+
+Two ways to draw it. Live (explorer/ui/live): the sliders, the face and the traversal strip are one
+component in the page that decodes while a slider moves and reports the values on release. On the server
+(no WebAssembly, no export, AppTest): Streamlit sliders, and faces decoded here after each release."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,6 +10,7 @@ import streamlit as st
 
 from explorer import latent, urlstate
 from explorer.ui.common import Model, bind, show_faces, state, sync_url
+from explorer.ui.live import component as live
 
 VISIBLE = 12  # sliders shown without opening the expander
 TRAVERSAL = np.linspace(-3.0, 3.0, 7)  # whole steps; each face costs decode time on every slider move
@@ -24,7 +29,7 @@ def _slider(model: Model, d: int, z: np.ndarray) -> None:
     key = f"dim_{d}"
     lo, hi = urlstate.Z_RANGE
     bind(key, urlstate.q(min(max(float(z[d]), lo), hi)))
-    label = f"z{d}" + (f" · KL {model.kl[d]:.2f}" if model.kl is not None else "")
+    label = _label(model, d)
 
     def moved():
         state().dims[d] = urlstate.q(st.session_state[key])
@@ -34,6 +39,87 @@ def _slider(model: Model, d: int, z: np.ndarray) -> None:
 
 @st.fragment
 def sliders_view(model: Model) -> None:
+    url, why = live.decoder_url(model)
+    if url is not None:
+        _live_view(model, url)
+    else:
+        _server_view(model)
+        live.note(why, model)
+    sync_url()
+
+
+def _label(model: Model, d: int) -> str:
+    return f"z{d}" + (f" · KL {model.kl[d]:.2f}" if model.kl is not None else "")
+
+
+def _traverse_picker(model: Model, dim: int) -> None:
+    bind("trav_dim", dim)
+    st.selectbox("Traverse dimension", [int(i) for i in model.order], key="trav_dim",
+                 format_func=lambda i: f"z{i}" + (f" (KL {model.kl[i]:.2f})" if model.kl is not None else ""),
+                 on_change=lambda: setattr(state(), "dim", int(st.session_state["trav_dim"])))
+
+
+def _live_view(model: Model, url: str) -> None:
+    s = state()
+    z = current_z(model)
+    dim = s.dim if s.dim is not None else int(model.order[0])
+    base = model.z_of(s.base)
+    lo, hi = urlstate.Z_RANGE
+    head, trav, reset = st.columns([3, 2, 1], vertical_alignment="bottom")
+    head.caption("Drag a slider: the face follows it, decoded in this browser; the link updates when you let go. "
+                 + ("Most informative dimensions first (mean KL per dimension over the encoded faces)."
+                    if model.kl is not None else "This checkpoint has no analysis bundle: natural order."))
+    with trav:
+        _traverse_picker(model, dim)
+    reset.button("Reset", icon=":material/restart_alt:", on_click=lambda: state().dims.clear(),
+                 disabled=not s.dims, width="stretch")
+
+    def released(value: dict) -> None:
+        # Only the dimensions that differ from the base face (or were moved before) become overrides, so
+        # the URL stays as short as with the server-side sliders.
+        st_ = state()
+        b = model.z_of(st_.base)
+        st_.dims = {d: urlstate.q(min(max(float(v), lo), hi)) for d, v in
+                    ((int(k), v) for k, v in value.get("values", {}).items())
+                    if 0 <= d < model.dim and (d in st_.dims or abs(float(v) - float(b[d])) > 1e-6)}
+
+    controls = [{"id": str(int(d)), "label": _label(model, int(d)), "min": lo, "max": hi, "step": 0.05,
+                 "value": float(z[int(d)]), "set": int(d)} for d in model.order]
+    live.mount("live_sliders", url, model, {
+        "mode": "sliders", "base": live.floats(base), "controls": controls, "visible": VISIBLE, "trav": dim,
+        "steps": [float(t) for t in TRAVERSAL], "width": 256,
+        "caption": s.base.describe() + (f", {len(s.dims)} dimension(s) moved" if s.dims else ""),
+        "stripCaption": f"z{dim} from −3 to +3, everything else as above"}, released)
+    live.downloads(model, {"face": lambda: z[None], f"traversal_z{dim}": lambda: latent.traversal(z, dim, TRAVERSAL)})
+    _dims_pad(model, url, z)
+
+
+def _dims_pad(model: Model, url: str, z: np.ndarray) -> None:
+    """Two latent dimensions as a plane: drag a point and the face follows; on release both values
+    become slider overrides (and go into the URL)."""
+    st.markdown("**Two dimensions at once**")
+    order = [int(i) for i in model.order]
+    fmt = lambda i: _label(model, i)  # noqa: E731
+    a, b, _ = st.columns([1, 1, 2])
+    x = a.selectbox("Across", order, index=0, key="pad_dim_x", format_func=fmt)
+    y = b.selectbox("Up", order, index=min(1, len(order) - 1), key="pad_dim_y", format_func=fmt)
+    if x == y:
+        st.caption("Choose two different dimensions.")
+        return
+    lo, hi = urlstate.Z_RANGE
+
+    def released(value: dict) -> None:
+        got = value.get("values", {})
+        for d in (x, y):
+            state().dims[d] = urlstate.q(min(max(float(got.get(str(d), z[d])), lo), hi))
+
+    axes = [{"id": str(d), "label": f"z{d}", "min": lo, "max": hi, "step": 0.05,
+             "value": float(min(max(z[d], lo), hi)), "set": d} for d in (x, y)]
+    live.mount("live_pad_dims", url, model, {"mode": "pad", "base": live.floats(z), "controls": axes, "width": 220,
+                                             "caption": f"z{x} across, z{y} up"}, released)
+
+
+def _server_view(model: Model) -> None:
     s = state()
     z = current_z(model)
     order = model.order
@@ -46,10 +132,7 @@ def sliders_view(model: Model) -> None:
         strip = model.faces(latent.traversal(z, dim, TRAVERSAL))
         show_faces(strip, f"traversal_z{dim}", width="stretch",
                    caption=f"z{dim} from −3 to +3, everything else as above")
-        bind("trav_dim", dim)
-        st.selectbox("Traverse dimension", [int(i) for i in order], key="trav_dim",
-                     format_func=lambda i: f"z{i}" + (f" (KL {model.kl[i]:.2f})" if model.kl is not None else ""),
-                     on_change=lambda: setattr(state(), "dim", int(st.session_state["trav_dim"])))
+        _traverse_picker(model, dim)
     with c_sliders:
         head, reset = st.columns([3, 1], vertical_alignment="center")
         head.caption("Most informative dimensions first (mean KL per dimension over the encoded faces)."
@@ -68,4 +151,3 @@ def sliders_view(model: Model) -> None:
                     for k, d in enumerate(rest):
                         with (left if k % 2 == 0 else right):
                             _slider(model, int(d), z)
-    sync_url()

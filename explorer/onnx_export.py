@@ -1,0 +1,97 @@
+"""The decoder as ONNX, for decoding in the browser (ONNX Runtime Web) between slider releases.
+
+    path = decoder_onnx(vae)        # exported once per checkpoint file version, then read from the cache
+
+The graph maps ``z`` (N,D) float32 to ``image`` (N,3,S,S) float32 in [0,1], the same function as
+``LoadedVAE.decode``; N is dynamic so one session decodes a face or a traversal strip. BatchNorm is
+folded into the convolutions by the exporter (the model is in eval mode), so the browser runs only
+Gemm, ConvTranspose, LeakyRelu, Conv and Sigmoid.
+
+The file is cached under ``~/.cache/vae-explorer/onnx/`` (``$EXPLORER_CACHE`` overrides the folder),
+named by the sha256 of the checkpoint file and of this module's export settings, so a retrained or
+replaced checkpoint gets a new export and an unchanged one is never exported twice. No Streamlit here.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+EXPORT_VERSION = 1  # bump when the exported graph changes, so old cache entries are not reused
+OPSET = 18
+INPUT, OUTPUT = "z", "image"
+
+
+class ExportError(RuntimeError):
+    """The decoder could not be exported; the app then decodes on the server."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("EXPLORER_CACHE", Path.home() / ".cache" / "vae-explorer")) / "onnx"
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _Decoder(nn.Module):
+    """Only the decoder half, so the exported graph has one input and holds no encoder weights."""
+
+    def __init__(self, vae: nn.Module):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode(z)
+
+
+def export_decoder(model: nn.Module, latent_dim: int, out: str | os.PathLike) -> Path:
+    """Export ``model.decode`` to ``out`` (written atomically). Raises ExportError with the reason."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dec = _Decoder(model).eval()
+    z = torch.zeros(2, latent_dim)
+    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        with warnings.catch_warnings():
+            # The exporter reports its progress and version notes as warnings; a failure still raises.
+            warnings.simplefilter("ignore")
+            # dynamo=True: torch.export-based exporter (the default since torch 2.9; the TorchScript one
+            # is deprecated). It writes the weights inside the file (external_data=False): the browser
+            # fetches one file.
+            program = torch.onnx.export(
+                dec, (z,), input_names=[INPUT], output_names=[OUTPUT], opset_version=OPSET, dynamo=True,
+                dynamic_shapes={"z": {0: torch.export.Dim("batch", min=1, max=64)}}, verbose=False)
+            program.save(tmp, external_data=False)
+        os.replace(tmp, out)
+    except ExportError:
+        raise
+    except Exception as e:  # the exporter raises many kinds; the app falls back on any of them
+        raise ExportError(f"exporting the decoder to ONNX failed ({type(e).__name__}: {e})") from e
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return out
+
+
+def decoder_onnx(vae, cache: str | os.PathLike | None = None) -> Path:
+    """The cached ONNX decoder of a loaded checkpoint (``explorer.load_checkpoint``), exporting it on
+    first use. Keyed by the checkpoint file's sha256, so the export follows the file, not its name."""
+    root = Path(cache) if cache is not None else cache_dir()
+    key = hashlib.sha256(f"{file_sha256(vae.path)}:{EXPORT_VERSION}:{OPSET}:{torch.__version__}".encode()).hexdigest()
+    out = root / f"decoder-{key[:24]}.onnx"
+    if out.is_file() and out.stat().st_size > 0:
+        return out
+    model = vae.model
+    if next(model.parameters()).device.type != "cpu":
+        raise ExportError("export from a model on the CPU (load_checkpoint(path, device='cpu'))")
+    return export_decoder(model, vae.latent_dim, out)

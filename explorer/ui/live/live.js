@@ -1,0 +1,380 @@
+// The live decoder: holds z in the page, decodes it with ONNX Runtime Web (WebAssembly, one thread) on every
+// movement of a control, draws the faces on canvases, and tells Python the values only on release.
+//
+// data (from explorer/ui/live/__init__.py): {model, ort, dim, size, mode, base, controls, ...}
+//   a control: {id, label, min, max, step, value, set: DIM | add: [D floats]}; z = base, then each control
+//   sets one coordinate or adds value × vector, in order.
+//   mode "sliders": one face + a traversal strip of dimension `trav` over `steps`;
+//   mode "edit":    before/after + a strip of strengths `steps` (base + s·(z − base));
+//   mode "pad":     one face; the first two controls are the axes of a 2-D pad;
+//   mode "interp":  control `t` scrubs the path base → `end`, drawn by lerp and by slerp.
+// Triggers: "release" {values: {id: value}} when a control is let go; "failed" "reason" when the runtime
+// cannot start (Python then draws this view on the server).
+// Measurements for tests and the bench: window.__vaeLive[name] = {ready, error, frames (distinct faces drawn),
+// frameTimes, decodeMs (main face), firstFace (performance.now() of the first face: ms since the page opened), idle}.
+
+const RUNTIME = { ort: null, sessions: new Map(), queue: Promise.resolve() };
+const timing = {}; // ms spent starting the runtime, for the bench (window.__vaeLiveTiming)
+window.__vaeLiveTiming = timing;
+const STRIP_EVERY_MS = 150; // while dragging, the main face first; the strip catches up this often
+const PAD = 2; // pixels between faces, as in explorer.imaging.image_grid
+const INSTANCES = new WeakMap();
+
+function origin(path) { return new URL(path, window.location.origin).href; }
+
+async function loadOrt(prefix) {
+  if (!RUNTIME.ort) {
+    RUNTIME.ort = (async () => {
+      if (typeof WebAssembly !== "object" || typeof WebAssembly.instantiate !== "function")
+        throw new Error("this browser cannot run WebAssembly");
+      const t0 = performance.now();
+      const ort = await import(origin(prefix + "ort.wasm.bundle.min.mjs"));
+      // The wasm is stored gzipped (14 MB -> 3.7 MB); app.py serves it with Content-Encoding: gzip and
+      // Content-Type: application/wasm, so the browser inflates it and compiles while it downloads
+      // (instantiateStreaming), and caches the compiled code for the next page.
+      ort.env.wasm.wasmPaths = { wasm: origin(prefix + "ort-wasm-simd-threaded.wasm") };
+      timing.import = performance.now() - t0;
+      ort.env.wasm.numThreads = 1; // threads need cross-origin isolation; one thread decodes a face in ~5 ms
+      ort.env.wasm.proxy = false;
+      return ort;
+    })();
+  }
+  return RUNTIME.ort;
+}
+
+function fetchModel(url) { // started before the runtime loads: the two downloads overlap
+  return fetch(origin(url)).then((r) => {
+    if (!r.ok) throw new Error(`the decoder file answered HTTP ${r.status}`);
+    return r.arrayBuffer();
+  });
+}
+
+function session(url, ortReady) {
+  if (!RUNTIME.sessions.has(url)) {
+    const bytes = fetchModel(url);
+    RUNTIME.sessions.set(url, (async () => {
+      const ort = await ortReady, buf = await bytes, t0 = performance.now();
+      const s = await ort.InferenceSession.create(new Uint8Array(buf), { executionProviders: ["wasm"],
+                                                                          graphOptimizationLevel: "all" });
+      timing.session = performance.now() - t0;
+      return s;
+    })());
+  }
+  return RUNTIME.sessions.get(url);
+}
+
+// One decode at a time for the whole page: a wasm session is not re-entrant.
+function serial(fn) {
+  const run = RUNTIME.queue.then(fn, fn);
+  RUNTIME.queue = run.catch(() => {});
+  return run;
+}
+
+function stats(key) {
+  window.__vaeLive = window.__vaeLive || {};
+  return (window.__vaeLive[key] = window.__vaeLive[key] || { ready: false, error: null, frames: 0, draws: 0,
+                                                              decodeMs: [], frameTimes: [], firstFace: null, values: null,
+                                                              idle: false });
+}
+
+// ---------------------------------------------------------------------------------------------- z
+
+function zOf(inst) {
+  const d = inst.data, z = Float32Array.from(d.base);
+  for (const c of d.controls) {
+    const v = inst.values[c.id];
+    if (c.set !== undefined && c.set !== null) z[c.set] = v;
+    else if (c.add) for (let i = 0; i < z.length; i++) z[i] += v * c.add[i];
+  }
+  return z;
+}
+
+function slerp(a, b, t) { // White 2016, as explorer.latent.slerp
+  let na = 0, nb = 0, dot = 0;
+  for (let i = 0; i < a.length; i++) { na += a[i] * a[i]; nb += b[i] * b[i]; }
+  na = Math.sqrt(na); nb = Math.sqrt(nb);
+  if (na < 1e-8 || nb < 1e-8) return lerp(a, b, t);
+  for (let i = 0; i < a.length; i++) dot += (a[i] / na) * (b[i] / nb);
+  const omega = Math.acos(Math.min(1, Math.max(-1, dot)));
+  if (Math.abs(Math.sin(omega)) < 1e-6) return lerp(a, b, t);
+  const s = Math.sin(omega), wa = Math.sin((1 - t) * omega) / s, wb = Math.sin(t * omega) / s;
+  return a.map((x, i) => wa * x + wb * b[i]);
+}
+function lerp(a, b, t) { return a.map((x, i) => (1 - t) * x + t * b[i]); }
+
+// (main faces, strip faces) for the current values
+function faces(inst) {
+  const d = inst.data, z = zOf(inst);
+  if (d.mode === "sliders") return [[z], d.steps.map((s) => { const y = z.slice(); y[d.trav] = s; return y; })];
+  if (d.mode === "edit") {
+    const b = Float32Array.from(d.base);
+    return [[b, z], d.steps.map((s) => b.map((x, i) => x + s * (z[i] - x)))];
+  }
+  if (d.mode === "interp") {
+    const a = Float32Array.from(d.base), e = Float32Array.from(d.end), t = inst.values.t;
+    return [[lerp(a, e, t), slerp(a, e, t)], []];
+  }
+  return [[z], []];
+}
+
+// ---------------------------------------------------------------------------------------------- drawing
+
+// Draw decoded faces out[0..] into slots first.. of a canvas holding n faces in a row.
+function draw(canvas, out, n, S, first = 0) {
+  const W = n * S + (n - 1) * PAD;
+  if (canvas.width !== W || canvas.height !== S) { // resizing clears it: only when the shape changes
+    canvas.width = W;
+    canvas.height = S;
+    const g = canvas.getContext("2d");
+    g.fillStyle = "#fff";
+    g.fillRect(0, 0, W, S);
+  }
+  const ctx = canvas.getContext("2d");
+  const plane = S * S, img = ctx.createImageData(S, S), px = img.data, count = out.length / (3 * plane);
+  for (let k = 0; k < count; k++) {
+    const o = k * 3 * plane;
+    for (let p = 0; p < plane; p++) {
+      // as explorer.imaging.to_uint8_images: clamp to [0,1], ×255, round
+      for (let c = 0; c < 3; c++) px[4 * p + c] = Math.round(Math.min(1, Math.max(0, out[o + c * plane + p])) * 255);
+      px[4 * p + 3] = 255;
+    }
+    ctx.putImageData(img, (first + k) * (S + PAD), 0);
+  }
+}
+
+async function decode(inst, zs) {
+  const d = inst.data, D = d.dim, flat = new Float32Array(zs.length * D);
+  zs.forEach((z, i) => flat.set(z, i * D));
+  return serial(async () => {
+    const t0 = performance.now();
+    const res = await inst.session.run({ z: new inst.ort.Tensor("float32", flat, [zs.length, D]) });
+    return [res.image.data, performance.now() - t0];
+  });
+}
+
+function schedule(inst, strip = true) {
+  inst.mainDirty = true;
+  if (strip && inst.el.strip) inst.stripDirty = true; // (pad and scrubber have no strip)
+  pump(inst);
+}
+
+async function pump(inst) {
+  if (inst.busy || !inst.session) return;
+  inst.busy = true;
+  const st = stats(inst.key), S = inst.data.size;
+  st.idle = false;
+  try {
+    for (;;) {
+      if (inst.mainDirty) {
+        inst.mainDirty = false;
+        const snap = { ...inst.values }, [main] = faces(inst), sig = JSON.stringify(snap) + inst.sig;
+        const [out, ms] = await decode(inst, main);
+        draw(inst.el.main, out, main.length, S);
+        st.draws++;
+        if (sig !== inst.lastSig) {
+          st.frames++; inst.lastSig = sig;
+          st.frameTimes.push(performance.now());
+          if (st.frameTimes.length > 4000) st.frameTimes.splice(0, 2000);
+        }
+        st.decodeMs.push(ms);
+        if (st.decodeMs.length > 2000) st.decodeMs.splice(0, 1000);
+        st.values = snap; // the values of the frame on screen
+        if (st.firstFace === null) { st.firstFace = performance.now(); timing.firstFace = st.firstFace; timing.mounted = inst.mountedAt; }
+        inst.el.main.dataset.sig = sig;
+      } else if (inst.stripJob) {
+        // One strip face per turn, so a new main face waits for one decode at most, not for the strip.
+        const job = inst.stripJob, [out] = await decode(inst, [job.zs[job.i]]);
+        draw(inst.el.strip, out, job.zs.length, S, job.i);
+        if (++job.i === job.zs.length) { inst.stripJob = null; inst.lastStrip = performance.now(); }
+      } else if (inst.stripDirty && inst.el.strip) {
+        const wait = inst.dragging ? STRIP_EVERY_MS - (performance.now() - inst.lastStrip) : 0;
+        if (wait > 0) { setTimeout(() => pump(inst), wait); break; }
+        inst.stripDirty = false;
+        const [, strip] = faces(inst); // a snapshot: the strip is drawn from one set of values
+        if (strip.length) inst.stripJob = { zs: strip, i: 0 };
+      } else break;
+    }
+  } catch (e) {
+    fail(inst, `decoding failed: ${e && e.message ? e.message : e}`);
+  } finally {
+    inst.busy = false;
+    st.idle = !inst.mainDirty && !inst.stripDirty && !inst.stripJob;
+  }
+}
+
+function fail(inst, reason) {
+  const st = stats(inst.key);
+  if (st.error) return;
+  st.error = reason;
+  console.error("[vae-live]", reason);
+  inst.el.status.textContent = reason;
+  inst.setTriggerValue("failed", reason); // Python switches this session to server-side decoding
+}
+
+// ---------------------------------------------------------------------------------------------- controls
+
+function fmt(v) { return (Math.round(v * 100) / 100).toFixed(2); }
+
+function slider(inst, c) {
+  const wrap = document.createElement("label");
+  wrap.className = "ctl";
+  wrap.innerHTML = `<span class="lab"></span><span class="val"></span><input type="range">`;
+  wrap.querySelector(".lab").textContent = c.label;
+  const input = wrap.querySelector("input"), val = wrap.querySelector(".val");
+  Object.assign(input, { min: c.min, max: c.max, step: c.step, value: inst.values[c.id] });
+  input.dataset.id = c.id;
+  input.setAttribute("aria-label", c.label);
+  val.textContent = fmt(inst.values[c.id]);
+  input.addEventListener("pointerdown", () => { inst.dragging = true; });
+  input.addEventListener("input", () => {
+    inst.values[c.id] = parseFloat(input.value);
+    val.textContent = fmt(inst.values[c.id]);
+    schedule(inst);
+  });
+  input.addEventListener("change", () => release(inst));
+  inst.inputs[c.id] = { input, val };
+  return wrap;
+}
+
+function release(inst) {
+  inst.dragging = false;
+  schedule(inst);
+  inst.setTriggerValue("release", { values: { ...inst.values } });
+}
+
+function pad(inst, cx, cy) {
+  const box = document.createElement("div");
+  box.className = "pad";
+  box.innerHTML = `<canvas class="padc" width="220" height="220"></canvas><div class="padlab"></div>`;
+  const cv = box.querySelector("canvas"), lab = box.querySelector(".padlab");
+  const paint = () => {
+    const g = cv.getContext("2d"), W = cv.width, H = cv.height;
+    g.clearRect(0, 0, W, H);
+    g.strokeStyle = "rgba(128,128,128,.5)";
+    g.strokeRect(0.5, 0.5, W - 1, H - 1);
+    g.beginPath(); g.moveTo(W / 2, 0); g.lineTo(W / 2, H); g.moveTo(0, H / 2); g.lineTo(W, H / 2); g.stroke();
+    const x = (inst.values[cx.id] - cx.min) / (cx.max - cx.min) * W;
+    const y = (1 - (inst.values[cy.id] - cy.min) / (cy.max - cy.min)) * H;
+    g.fillStyle = "#ff4b4b";
+    g.beginPath(); g.arc(x, y, 7, 0, 2 * Math.PI); g.fill();
+    lab.textContent = `${cx.label} ${fmt(inst.values[cx.id])} · ${cy.label} ${fmt(inst.values[cy.id])}`;
+  };
+  const q = (v, c) => Math.min(c.max, Math.max(c.min, Math.round(v / c.step) * c.step));
+  const move = (e) => {
+    const r = cv.getBoundingClientRect();
+    inst.values[cx.id] = q(cx.min + (e.clientX - r.left) / r.width * (cx.max - cx.min), cx);
+    inst.values[cy.id] = q(cy.max - (e.clientY - r.top) / r.height * (cy.max - cy.min), cy);
+    paint();
+    schedule(inst);
+  };
+  cv.addEventListener("pointerdown", (e) => { inst.dragging = true; cv.setPointerCapture(e.pointerId); move(e); });
+  cv.addEventListener("pointermove", (e) => { if (inst.dragging) move(e); });
+  cv.addEventListener("pointerup", (e) => { if (inst.dragging) { move(e); release(inst); } });
+  inst.repaintPad = paint;
+  paint();
+  return box;
+}
+
+function build(inst) {
+  const d = inst.data, root = inst.root;
+  root.innerHTML = "";
+  inst.repaintPad = null;
+  inst.stripJob = null;
+  root.className = `live mode-${d.mode}`;
+  const left = document.createElement("div"), right = document.createElement("div");
+  left.className = "faces"; right.className = "controls";
+  const main = document.createElement("canvas");
+  main.className = "main";
+  main.style.width = `${d.width || 256}px`;
+  main.width = d.size; main.height = d.size;
+  const cap = document.createElement("div");
+  cap.className = "cap main-cap"; cap.textContent = d.caption || "";
+  const status = document.createElement("div");
+  status.className = "status"; status.textContent = inst.session ? "" : "starting the in-browser decoder…";
+  left.append(main, cap);
+  inst.el = { main, status, strip: null };
+  if (d.steps && d.steps.length) {
+    const strip = document.createElement("canvas");
+    strip.className = "strip";
+    strip.style.width = `${d.stripWidth || 100}%`;
+    const sc = document.createElement("div");
+    sc.className = "cap strip-cap"; sc.textContent = d.stripCaption || "";
+    left.append(strip, sc);
+    inst.el.strip = strip;
+  }
+  left.append(status);
+  inst.inputs = {};
+  let controls = d.controls;
+  if (d.mode === "pad") { right.append(pad(inst, controls[0], controls[1])); controls = controls.slice(2); }
+  if (d.mode === "interp") controls = [{ id: "t", label: "position along the path", min: 0, max: 1, step: 0.01 }];
+  const visible = d.visible ?? controls.length;
+  const grid = document.createElement("div");
+  grid.className = "grid";
+  controls.slice(0, visible).forEach((c) => grid.append(slider(inst, c)));
+  right.append(grid);
+  if (controls.length > visible) {
+    const more = document.createElement("details"), sum = document.createElement("summary"), g2 = grid.cloneNode();
+    sum.textContent = `The other ${controls.length - visible} dimensions`;
+    controls.slice(visible).forEach((c) => g2.append(slider(inst, c)));
+    more.append(sum, g2);
+    right.append(more);
+  }
+  root.append(left, right);
+}
+
+function structure(d) {
+  return JSON.stringify([d.mode, d.model, d.size, d.visible, d.trav, d.steps, d.width,
+    d.controls.map((c) => [c.id, c.label, c.min, c.max, c.step])]);
+}
+
+// ---------------------------------------------------------------------------------------------- entry
+
+export default function (component) {
+  const { parentElement, data, setTriggerValue } = component;
+  const key = data.name; // the view's key (Streamlit's own key for the instance is an internal id)
+  let inst = INSTANCES.get(parentElement);
+  const root = parentElement.querySelector(".live");
+  if (!inst || inst.root !== root) {
+    inst = { root, key, mountedAt: performance.now(), busy: false, dragging: false, lastStrip: 0, lastSig: null, session: null, ort: null };
+    INSTANCES.set(parentElement, inst);
+  }
+  inst.setTriggerValue = setTriggerValue;
+  const incoming = {};
+  for (const c of data.controls) incoming[c.id] = c.value;
+  if (data.mode === "interp") incoming.t = data.t ?? 0.5;
+  const sig = structure(data);
+  if (sig !== inst.structure) {
+    inst.data = data; inst.values = incoming; inst.structure = sig; inst.sig = JSON.stringify([data.base, data.end]);
+    build(inst);
+  } else if (!inst.dragging) {
+    // Python's state after a release or another widget (Reset, another base face): it wins.
+    inst.data = data; inst.sig = JSON.stringify([data.base, data.end]);
+    if (data.mode === "interp") incoming.t = inst.values.t; // the scrub position is the page's own
+    inst.values = incoming;
+    for (const [id, { input, val }] of Object.entries(inst.inputs)) { input.value = inst.values[id]; val.textContent = fmt(inst.values[id]); }
+    if (inst.repaintPad) inst.repaintPad();
+  }
+  if (sig === inst.structure) { // captions change with the state (e.g. "2 dimensions moved"): in place
+    const mc = root.querySelector(".main-cap"), sc = root.querySelector(".strip-cap");
+    if (mc) mc.textContent = data.caption || "";
+    if (sc) sc.textContent = data.stripCaption || "";
+  }
+  const st = stats(key);
+  if (inst.modelUrl !== data.model) { // first mount, or another checkpoint: (re)start the session
+    const url = (inst.modelUrl = data.model);
+    inst.session = null;
+    (async () => {
+      try {
+        const ortReady = loadOrt(data.ort), s = await session(url, ortReady);
+        inst.ort = await ortReady;
+        if (inst.modelUrl !== url) return;
+        inst.session = s;
+        st.ready = true;
+        inst.el.status.textContent = "";
+        schedule(inst);
+      } catch (e) {
+        fail(inst, `the in-browser decoder could not start: ${e && e.message ? e.message : e}`);
+      }
+    })();
+  } else if (inst.session) schedule(inst);
+}

@@ -1,0 +1,288 @@
+"""The decoder in the browser: the ONNX export against PyTorch, the runtime's committed files, and, in
+Chromium, live frames while a slider is dragged, the fallback without WebAssembly, and no other host."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from test_app import make_checkpoint_file  # noqa: E402
+
+VENDOR = ROOT / "explorer" / "ui" / "live" / "vendor"
+
+
+# --------------------------------------------------------------------------------------------
+# The export (no browser)
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_onnx_decoder_matches_pytorch_and_is_cached_per_checkpoint_version(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from explorer import load_checkpoint
+    from explorer.onnx_export import decoder_onnx
+
+    path = make_checkpoint_file(tmp_path / "tiny.pt", latent_dim=8, image_size=32)
+    vae = load_checkpoint(path)
+    onnx_file = decoder_onnx(vae, cache=tmp_path / "cache")
+    sess = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    for n in (1, 7):  # a face and a traversal strip: the batch size is dynamic
+        z = np.random.default_rng(n).standard_normal((n, 8)).astype(np.float32) * 2
+        got = sess.run(None, {"z": z})[0]
+        want = vae.decode(z).numpy()
+        assert got.shape == want.shape == (n, 3, 32, 32)
+        assert np.abs(got - want).max() < 1 / 255
+        assert want.std() > 0.01  # a flat grey image would match trivially
+
+    # the same file is read from the cache, not exported again
+    stamp = onnx_file.stat().st_mtime_ns
+    assert decoder_onnx(vae, cache=tmp_path / "cache") == onnx_file and onnx_file.stat().st_mtime_ns == stamp
+    # a retrained checkpoint at the same path gets its own export
+    make_checkpoint_file(path, latent_dim=8, image_size=32, seed=1)
+    assert decoder_onnx(load_checkpoint(path), cache=tmp_path / "cache") != onnx_file
+
+
+def test_a_failed_export_is_reported_not_raised(tmp_path, monkeypatch):
+    from explorer import onnx_export
+
+    def broken(*a, **k):
+        raise RuntimeError("unsupported operator")
+
+    monkeypatch.setattr(torch.onnx, "export", broken)
+    with pytest.raises(onnx_export.ExportError, match="unsupported operator"):
+        onnx_export.export_decoder(torch.nn.Linear(2, 2), 2, tmp_path / "x.onnx")
+    assert not list(tmp_path.iterdir())  # no half-written file left behind
+
+
+def test_the_runtime_files_are_committed_and_pinned():
+    version = (VENDOR / "VERSION").read_text()
+    script = (ROOT / "scripts" / "fetch_ort_web.py").read_text()
+    from explorer.ui.live.serve import ORT_VERSION, RUNTIME_FILES
+
+    assert f'VERSION = "{ORT_VERSION}"' in script and ORT_VERSION in version
+    sha = version.split("sha256 ")[1].split(")")[0]
+    assert f'TARBALL_SHA256 = "{sha}"' in script
+    for file, _, _ in RUNTIME_FILES.values():
+        assert (VENDOR / file).stat().st_size > 10_000
+    wasm = gzip.decompress((VENDOR / "ort-wasm-simd-threaded.wasm.gz").read_bytes())
+    assert wasm[:4] == b"\0asm"
+    assert b"ONNX Runtime Web v" + ORT_VERSION.encode() in (VENDOR / "ort.wasm.bundle.min.mjs").read_bytes()[:200]
+
+
+def test_outside_app_py_the_views_decode_on_the_server_and_say_so():
+    from streamlit.testing.v1 import AppTest
+
+    from test_app import PAGE
+    path = make_checkpoint_file(Path(os.environ.get("TMPDIR", "/tmp")) / f"live-{os.getpid()}.pt", latent_dim=16)
+    try:
+        sys_argv = sys.argv
+        sys.argv = ["app.py", "--checkpoint", str(path)]
+        at = AppTest.from_file(str(PAGE), default_timeout=60)
+        at.query_params["view"] = "sliders"
+        at.run()
+    finally:
+        sys.argv = sys_argv
+        path.unlink(missing_ok=True)
+    assert not at.exception
+    assert any("faces are decoded on the server" in c.value for c in at.caption)
+    assert len(at.slider) == 12 and at.main.get("image")
+
+
+# --------------------------------------------------------------------------------------------
+# In Chromium
+# --------------------------------------------------------------------------------------------
+
+from test_browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+
+browser = pytest.mark.browser
+needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed")
+SHIPPED = ROOT / "checkpoints" / "celeba64.pt"
+LIVE = ".st-key-live_sliders"
+STATS = "window.__vaeLive && window.__vaeLive.live_sliders"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("live")
+    ckpt = SHIPPED if SHIPPED.exists() else make_checkpoint_file(tmp / "tiny64.pt", latent_dim=32, image_size=64)
+    with streamlit_server(ROOT / "app.py", "--checkpoint", str(ckpt), log=tmp / "server.log") as url:
+        yield url, ckpt, tmp
+
+
+@pytest.fixture
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    url = server[0]
+    host = urlparse(url).netloc
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        pg = b.new_page(viewport={"width": 1400, "height": 1000})
+        # Every request the page makes: the app's own host only (blob: and data: stay in the page).
+        pg.foreign = []
+        pg.on("request", lambda r: pg.foreign.append(r.url)
+              if urlparse(r.url).scheme not in ("blob", "data") and urlparse(r.url).netloc != host else None)
+        try:
+            yield pg
+        finally:
+            b.close()
+
+
+def _z_from_page(pg) -> np.ndarray:
+    values = pg.evaluate(f"{STATS}.values")
+    return np.array([values[str(i)] for i in range(len(values))], np.float32)
+
+
+def _canvas_pixels(pg, sel: str) -> np.ndarray:
+    w, h, data = pg.locator(sel).evaluate(
+        "c => [c.width, c.height, Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]")
+    return np.array(data, np.uint8).reshape(h, w, 4)[..., :3]
+
+
+@browser
+@pytest.mark.slow
+@needs_chromium
+def test_a_drag_draws_many_frames_and_the_release_matches_the_server(server, page):
+    from explorer import load_checkpoint
+    from explorer.imaging import to_uint8_images
+
+    url, ckpt, tmp = server
+    page.goto(url + "/?view=sliders")
+    # live once the runtime and the decoder have loaded (an export on a cold cache takes a while)
+    page.wait_for_function(f"{STATS} && {STATS}.firstFace !== null", timeout=120_000)
+    slider = page.locator(f"{LIVE} input[type=range]").first
+    dim = int(slider.get_attribute("data-id"))
+    box = slider.bounding_box()
+    before = page.evaluate(f"{STATS}.frames")
+    y = box["y"] + box["height"] / 2
+    x0, x1 = box["x"] + box["width"] * 0.5, box["x"] + box["width"] * 0.9
+    page.mouse.move(x0, y)
+    page.mouse.down()
+    for i in range(1, 61):  # ~1-2 s of small moves, the button held
+        page.mouse.move(x0 + (x1 - x0) * i / 60, y)
+        page.wait_for_timeout(16)
+    # still held: the face has followed the pointer, and the URL has not been written yet
+    page.wait_for_function(f"{STATS}.frames >= {before + 10}", timeout=10_000)
+    assert "dims=" not in page.url
+    page.mouse.up()
+
+    # on release the value goes to Python and into the URL
+    page.wait_for_function("() => location.search.includes('dims=')", timeout=30_000)
+    moved = float(page.evaluate(f"{STATS}.values")[str(dim)])
+    dims = dict(kv.split(":") for kv in parse_qs(urlparse(page.url).query)["dims"][0].split(","))
+    assert abs(float(dims[str(dim)]) - moved) < 1e-3 and moved > 1.0
+    # the frame at the release point: the page's pixels against PyTorch's decode of the same z
+    # (after the rerun the page holds Python's float32 z, so compare to float32 precision)
+    page.wait_for_function(f"{STATS}.idle && Math.abs({STATS}.values[{json.dumps(str(dim))}] - {moved}) < 1e-5",
+                           timeout=10_000)
+    z = _z_from_page(page)
+    want = to_uint8_images(load_checkpoint(ckpt).decode(z[None]))[0]
+    got = _canvas_pixels(page, f"{LIVE} canvas.main")
+    assert got.shape == want.shape
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 2
+    assert page.foreign == [], page.foreign
+
+
+@browser
+@pytest.mark.slow
+@needs_chromium
+def test_without_webassembly_the_sliders_decode_on_the_server(server, page):
+    url = server[0]
+    page.add_init_script("Object.defineProperty(window, 'WebAssembly', {value: undefined})")
+    page.goto(url + "/?view=sliders")
+    face_sel = ".st-key-slider_face img"
+    page.wait_for_selector(face_sel, timeout=60_000)
+    page.get_by_text("live preview off in this browser", exact=False).first.wait_for(timeout=30_000)
+    face = page.eval_on_selector(face_sel, "e => e.src")
+    slider = page.locator(".st-key-top_sliders [data-testid=stSlider] input[type=range]").first
+    slider.focus()
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("([sel, old]) => { const i = document.querySelector(sel); "
+                           "return i && i.src !== old && i.complete && i.naturalWidth > 0; }",
+                           arg=[face_sel, face], timeout=30_000)
+    page.wait_for_function("() => location.search.includes('dims=')", timeout=30_000)
+    assert page.foreign == [], page.foreign
+
+
+@browser
+@pytest.mark.slow
+@needs_chromium
+def test_the_attribute_pad_follows_the_pointer_and_writes_both_weights_on_release(server, page):
+    url = server[0]
+    page.goto(url + "/?view=arithmetic&edit=Eyeglasses:-1")
+    pad_stats = "window.__vaeLive && window.__vaeLive.live_pad_attrs"
+    page.wait_for_function(f"{pad_stats} && {pad_stats}.firstFace !== null", timeout=120_000)
+    box = page.locator(".st-key-live_pad_attrs canvas.padc").bounding_box()
+    before = page.evaluate(f"{pad_stats}.frames")
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    for i in range(1, 31):  # towards the top right: more Smiling, more Male
+        page.mouse.move(cx + box["width"] * 0.3 * i / 30, cy - box["height"] * 0.3 * i / 30)
+        page.wait_for_timeout(16)
+    page.wait_for_function(f"{pad_stats}.frames >= {before + 5}", timeout=10_000)
+    assert "Smiling" not in page.url  # nothing is sent while the button is held
+    page.mouse.up()
+    page.wait_for_function("() => location.search.includes('Smiling') && location.search.includes('Male')",
+                           timeout=30_000)
+    edit = dict(kv.split(":") for kv in parse_qs(urlparse(page.url).query)["edit"][0].split(","))
+    assert float(edit["Smiling"]) > 3 and float(edit["Male"]) > 3 and float(edit["Eyeglasses"]) == -1
+    assert page.foreign == [], page.foreign
+
+
+@browser
+@pytest.mark.slow
+@needs_chromium
+def test_on_a_cold_cache_the_page_decodes_on_the_server_then_goes_live(tmp_path):
+    """The first run of a checkpoint exports its decoder in the background: the server answers at once,
+    the sliders decode on the server with a note, and the page switches to live by itself when ready."""
+    from playwright.sync_api import sync_playwright
+
+    ckpt = make_checkpoint_file(tmp_path / "cold.pt", latent_dim=16, image_size=32)
+    env = {"EXPLORER_CACHE": str(tmp_path / "cache")}
+    with streamlit_server(ROOT / "app.py", "--checkpoint", str(ckpt), log=tmp_path / "server.log", env=env) as url, \
+            sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            pg = b.new_page(viewport={"width": 1400, "height": 1000})
+            pg.goto(url + "/?view=sliders")
+            # server-side faces first (generous waits: on a busy 2-core machine a page can take a minute)
+            pg.wait_for_selector(".st-key-slider_face img", timeout=120_000)
+            pg.get_by_text("being prepared", exact=False).first.wait_for(timeout=120_000)
+            pg.wait_for_function(f"{STATS} && {STATS}.firstFace !== null", timeout=180_000)
+            assert pg.evaluate(f"{STATS}.error") is None
+            assert list((tmp_path / "cache" / "onnx").glob("decoder-*.onnx"))
+        finally:
+            b.close()
+
+
+@pytest.mark.parametrize("view", ["sliders", "arithmetic", "interpolate"])
+def test_the_live_views_run_and_keep_their_downloads(view, tmp_path, monkeypatch):
+    """The Python side of live mode (the page's JS does not run in AppTest): each view mounts the
+    component instead of drawing faces, keeps its PNG downloads, and shows no fallback note."""
+    from streamlit.testing.v1 import AppTest
+
+    from explorer.ui.live import serve
+    from test_app import PAGE
+
+    monkeypatch.setattr(serve, "status", lambda model, off=None, wait=0.0: ("/live/decoder/test.onnx", None))
+    path = make_checkpoint_file(tmp_path / "tiny.pt", latent_dim=16)
+    monkeypatch.setattr(sys, "argv", ["app.py", "--checkpoint", str(path)])
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.query_params.update(view=view, edit="Smiling:2")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any("decoded on the server" in c.value for c in at.caption)
+    keys = [sl.key for sl in at.slider]
+    assert not any(k.startswith(("dim_", "w_")) for k in keys), keys  # those sliders live in the page now
+    if view != "interpolate":  # interpolation keeps its server-drawn rows; the scrubber is extra
+        assert at.get("download_button")
