@@ -2,7 +2,8 @@
 
     python bench/make_figures.py [CHECKPOINT] [--data-dir ../shared/celeba-sample] [--out docs/model]
 
-Writes samples.png (64 faces from N(0, I)), reconstructions.png (valid-partition faces over their
+Writes samples.png (64 faces from N(0, I)), samples-fitted.png (64 from the bundle's fitted density, when
+it has one), reconstructions.png (valid-partition faces over their
 reconstructions from mu) and edits.png (valid faces, each row: input, reconstruction, then one
 attribute toggled per column by the bundle's direction: added where the face lacks it, removed where
 it has it, by 1.5 times the gap between the class means).
@@ -51,6 +52,10 @@ def main():
 
     samples = to_uint8_images(vae.decode(sample_z(64, vae.latent_dim, seed=0)))
     Image.fromarray(up(image_grid(samples, 8))).save(out / "samples.png")
+    density = vae.bundle.density if vae.bundle is not None else None
+    if density is not None:  # the same seed from the density fitted to the encodings (explorer.density)
+        fitted = to_uint8_images(vae.decode(density.sample(64, seed=0).astype(np.float32)))
+        Image.fromarray(up(image_grid(fitted, 8))).save(out / "samples-fitted.png")
 
     index = open_celeba(a.data_dir)
     valid = np.flatnonzero(index.partition == 1)
@@ -85,7 +90,7 @@ def main():
     labels = label_row(["input", "recon", *[f"±{e}" for e in EDITS]], s)
     Image.fromarray(up(np.concatenate([labels, np.full((2, grid.shape[1], 3), 255, np.uint8), grid]))).save(
         out / "edits.png")
-    print(f"wrote {out}/samples.png, reconstructions.png, edits.png")
+    print(f"wrote {out}/samples.png, samples-fitted.png, reconstructions.png, edits.png")
 
 
 if __name__ == "__main__":

@@ -239,6 +239,19 @@ def test_the_attribute_pad_follows_the_pointer_and_writes_both_weights_on_releas
     assert page.foreign == [], page.foreign
 
 
+# Loaded by the test server's interpreter (sitecustomize): hold the decoder export until a file exists.
+EXPORT_GATE = """
+import os, time
+import explorer.onnx_export as onnx_export
+_export = onnx_export.decoder_onnx
+def _gated(*args, **kwargs):
+    while not os.path.exists(os.environ["EXPLORER_TEST_EXPORT_GATE"]):
+        time.sleep(0.05)
+    return _export(*args, **kwargs)
+onnx_export.decoder_onnx = _gated
+"""
+
+
 @browser
 @pytest.mark.slow
 @needs_chromium
@@ -248,7 +261,14 @@ def test_on_a_cold_cache_the_page_decodes_on_the_server_then_goes_live(tmp_path)
     from playwright.sync_api import sync_playwright
 
     ckpt = make_checkpoint_file(tmp_path / "cold.pt", latent_dim=16, image_size=32)
-    env = {"EXPLORER_CACHE": str(tmp_path / "cache")}
+    # The server's export waits for a gate file that this test creates once it has seen the server-side
+    # faces: otherwise a quick export could finish before the first page, and the test would race it.
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(EXPORT_GATE)
+    gate = tmp_path / "gate"
+    env = {"EXPLORER_CACHE": str(tmp_path / "cache"), "EXPLORER_TEST_EXPORT_GATE": str(gate),
+           "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
     with streamlit_server(ROOT / "app.py", "--checkpoint", str(ckpt), log=tmp_path / "server.log", env=env) as url, \
             sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -258,6 +278,8 @@ def test_on_a_cold_cache_the_page_decodes_on_the_server_then_goes_live(tmp_path)
             # server-side faces first (generous waits: on a busy 2-core machine a page can take a minute)
             pg.wait_for_selector(".st-key-slider_face img", timeout=120_000)
             pg.get_by_text("being prepared", exact=False).first.wait_for(timeout=120_000)
+            assert not list((tmp_path / "cache" / "onnx").glob("decoder-*.onnx"))
+            gate.touch()  # now let the export run; the page must switch to live by itself
             pg.wait_for_function(f"{STATS} && {STATS}.firstFace !== null", timeout=180_000)
             assert pg.evaluate(f"{STATS}.error") is None
             assert list((tmp_path / "cache" / "onnx").glob("decoder-*.onnx"))

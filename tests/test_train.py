@@ -581,7 +581,7 @@ def test_image_sizes_in_worker_processes_match_one_process(tmp_path, monkeypatch
 def test_train_only_folder_builds_its_bundle_from_train_images(tmp_path, capsys):
     d = make_celeba(tmp_path / "trainonly", n=30, partitions=[0] * 30)
     out = tmp_path / "m.pt"
-    run_cli(d, out, tmp_path / "cache", "--epochs", "1", "--bundle-max-images", "20")  # returns: exit status 0
+    run_cli(d, out, tmp_path / "cache", "--epochs", "1", "--bundle-splits", "valid,test", "--bundle-max-images", "20")
     printed = capsys.readouterr().out
     assert "per-epoch validation is skipped" in printed
     notes = [line for line in printed.splitlines() if "analysis bundle uses" in line]
@@ -594,13 +594,24 @@ def test_train_only_folder_builds_its_bundle_from_train_images(tmp_path, capsys)
     assert set(b.filenames) <= {f"{k:06d}.jpg" for k in range(1, 31)} and len(set(b.filenames)) == 20
 
 
-def test_train_only_bundle_defaults_to_a_capped_sample(tmp_path, monkeypatch):
+def test_train_only_folder_with_the_default_flags_bundles_its_train_images(tmp_path, capsys):
+    d = make_celeba(tmp_path / "trainonly", n=30, partitions=[0] * 30)
+    run_cli(d, tmp_path / "m.pt", tmp_path / "cache", "--epochs", "1", "--no-tsne")  # returns: exit status 0
+    assert "analysis bundle: 30 images of the train split(s)" in capsys.readouterr().out
+    b = load_checkpoint(tmp_path / "m.pt").bundle
+    assert len(b) == 30 and set(b.partition.tolist()) == {0}
+
+
+def test_fallback_bundle_is_capped_without_a_maximum(tmp_path, monkeypatch):
     from train import export
 
     monkeypatch.setattr(export, "FALLBACK_MAX_IMAGES", 12)  # stands for 10,000 on a tiny folder
     d = make_celeba(tmp_path / "trainonly", n=30, partitions=[0] * 30)
-    run_cli(d, tmp_path / "m.pt", tmp_path / "cache", "--epochs", "1", "--no-tsne")
-    assert len(load_checkpoint(tmp_path / "m.pt").bundle) == 12
+    cache = load_or_build_cache(open_celeba(d), PreprocessConfig(image_size=32), tmp_path / "cache", workers=1,
+                                progress=False)
+    model = VAE(VAEConfig(image_size=32, latent_dim=8, channels=(8, 16, 16)))
+    b = export.build_bundle(model, cache, [1, 2], "cpu", max_images=None, tsne=False, log=lambda m: None)
+    assert len(b) == 12 and set(b.partition.tolist()) == {0}
 
 
 def test_export_cli_on_a_train_only_folder(tmp_path, capsys):
@@ -610,7 +621,7 @@ def test_export_cli_on_a_train_only_folder(tmp_path, capsys):
     from train.export import main as export_main
 
     export_main([str(tmp_path / "m.pt"), "--data-dir", str(d), "--out", str(tmp_path / "e.pt"),
-                 "--cache-dir", str(tmp_path / "cache"), "--no-tsne"])
+                 "--cache-dir", str(tmp_path / "cache"), "--no-tsne", "--splits", "valid,test"])
     assert "analysis bundle uses a seeded sample of 30 of the 30 train images" in capsys.readouterr().out
     b = load_checkpoint(tmp_path / "e.pt").bundle
     assert len(b) == 30 and b.info["splits"] == ["train"]

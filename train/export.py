@@ -142,7 +142,8 @@ def build_bundle(model: VAE, cache: CachedData, splits, device, max_images: int 
         posterior_var_mean=np.exp(logvar.astype(np.float64)).mean(0).astype(np.float32),
         density=density,
     )
-    log(f"analysis bundle: {len(idx)} images, {int(bundle.active_units.sum())}/{mu.shape[1]} active units, "
+    used = ",".join(k for k, v in SPLITS.items() if v in set(cache.partition[idx].tolist()))
+    log(f"analysis bundle: {len(idx)} images of the {used} split(s), {int(bundle.active_units.sum())}/{mu.shape[1]} active units, "
         f"KL {bundle.kl_per_image.mean():.1f} nats/image, MSE {mse.mean():.5f}, t-SNE by {backend}, "
         f"{bundle.info['seconds']} s; density: {density.n_components}-component GMM in {density.info['seconds']} s")
     return bundle
