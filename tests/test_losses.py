@@ -97,21 +97,24 @@ def test_beta_scales_the_kl_part_and_nothing_else(batch, beta):
 
 
 def test_free_bits_act_per_dimension_just_below_and_above_the_threshold():
+    """Free bits clamp each dimension's KL averaged over the batch (Kingma et al. 2016, eq. 15), not each
+    image's: dimension 0 is above lambda for one image and below it on average, so it is clamped."""
     lam = 0.5
-    # dimension 0 sits just below lambda nats (batch mean), dimension 1 just above, both from mu alone
-    mu = torch.tensor([[math.sqrt(2 * (lam - 0.01)), math.sqrt(2 * (lam + 0.01))]] * 2)
-    logvar = torch.zeros_like(mu)  # sigma = 1, so KL per dimension = mu^2 / 2
+    r = lambda kl: math.sqrt(2 * kl)  # noqa: E731  (sigma = 1, so KL per dimension = mu^2 / 2)
+    mu = torch.tensor([[r(0.9), r(lam - 0.01), r(lam + 0.01)],
+                       [0.0, r(lam - 0.01), r(lam + 0.01)]])  # batch means: 0.45, lam - 0.01, lam + 0.01
+    logvar = torch.zeros_like(mu)
     x = recon = torch.zeros(2, 3, 2, 2)
     cfg = LossConfig(likelihood="fixed", sigma=1.0, free_bits=lam)
     mu_ = mu.clone().requires_grad_(True)
     t = vae_loss(x, recon, mu_, logvar, cfg, beta=1.0)
     per_dim = kl_per_dim(mu, logvar).mean(0)
-    assert per_dim[0] < lam < per_dim[1]
-    # the clamped dimension counts as lambda and gets no gradient; the one above counts fully
-    assert t.loss.item() - t.recon_nll.item() == pytest.approx(lam + per_dim[1].item(), rel=1e-5)
+    assert per_dim[0] < lam and per_dim[1] < lam < per_dim[2]
+    # the two clamped dimensions count as lambda each and get no gradient; the one above counts fully
+    assert t.loss.item() - t.recon_nll.item() == pytest.approx(2 * lam + per_dim[2].item(), rel=1e-5)
     t.loss.backward()
-    assert torch.all(mu_.grad[:, 0] == 0)
-    torch.testing.assert_close(mu_.grad[:, 1], mu[:, 1] / 2, rtol=1e-5, atol=1e-7)
+    assert torch.all(mu_.grad[:, :2] == 0)
+    torch.testing.assert_close(mu_.grad[:, 2], mu[:, 2] / 2, rtol=1e-5, atol=1e-7)
     # the reported KL is the true one, not the clamped one
     assert t.kl.item() == pytest.approx(per_dim.sum().item(), rel=1e-5)
 
