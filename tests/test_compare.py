@@ -143,6 +143,10 @@ def test_default_pair_counts_a_file_once(tmp_path):
     assert default_pair({"": tmp_path / "link.pt", "a.pt": a, "b.pt": b}) == ("", "b.pt")
     assert default_pair({"a.pt": a, "b.pt": b}) == ("a.pt", "b.pt")
     assert default_pair({"a.pt": a}) == ("a.pt", "a.pt")
+    # the shipped default comes first when it is offered, whatever the names sort as
+    c = tmp_path / "celeba64.pt"
+    c.touch()
+    assert default_pair({"a.pt": a, "celeba64.pt": c}) == ("celeba64.pt", "a.pt")
 
 
 def test_compare_a_checkpoint_without_bundle(start_cmp, tmp_path):

@@ -18,12 +18,12 @@ EDIT_STEPS = (0.5, 1.0)  # fractions of the chosen weight shown after the recons
 
 
 def default_pair(choices: dict) -> tuple[str, str]:
-    """The first two different files offered (the command line's first, then checkpoints/ by name; a
-    command-line path that is also in checkpoints/ counts once); with only one file, that one twice, so
-    the page still works and says how to add a second."""
+    """The page's own checkpoint (the command line's, else the shipped default) beside the first other
+    file offered (a command-line path that is also in checkpoints/ counts once); with only one file, that
+    one twice, so the page still works and says how to add a second."""
     ids = list(choices)
-    first = ids[0]
-    other = next((i for i in ids[1:] if choices[i].resolve() != choices[first].resolve()), first)
+    first = main.default_choice(choices) or ids[0]
+    other = next((i for i in ids if choices[i].resolve() != choices[first].resolve()), first)
     return first, other
 
 
