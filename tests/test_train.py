@@ -354,7 +354,9 @@ def save_and_hang(obj, f, *a, **kw):
     real_save(obj, buf, *a, **kw)
     f.write(buf.getvalue()[: buf.tell() // 2])
     f.flush()
-    ready.write_text(str(buf.tell()))
+    tmp = ready.with_suffix(".tmp")  # the size, then a rename: the test never reads a half-written number
+    tmp.write_text(str(buf.tell()))
+    tmp.rename(ready)
     time.sleep(600)
 torch.save = save_and_hang
 from train.cli import main
