@@ -274,6 +274,9 @@ def run(argv: list[str] | None = None) -> None:
         _sidebar_base(model)
         st.divider()
         st.caption("The address bar holds this view's state: copy it to share exactly what you see.")
+        from explorer.ui.live import component as live  # registers the component: inside a script run
+
+        live.preload(model)
 
     labels = [v.label for v in VIEWS]
     by_label = {v.label: v for v in VIEWS}

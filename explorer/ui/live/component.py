@@ -57,6 +57,16 @@ def mount(key: str, url: str, model, spec: dict, on_release) -> None:
     _component(key=key, data=data, on_release_change=released, on_failed_change=lambda: _failed(key))
 
 
+def preload(model) -> None:
+    """Start the page's runtime and decoder session before any view asks for a face: an empty instance of
+    the component, mounted at the end of the sidebar, early in the script run. Streamlit then loads the
+    component's code sooner, and the runtime (wasm compile, 5 MB decoder, session) starts while the rest of
+    the page is still being drawn; a live view that mounts later finds its session ready or nearly so."""
+    url, _ = decoder_url(model)
+    if url is not None:
+        _component(key="live_preload", data={"name": "preload", "model": url, "ort": ORT_PREFIX, "preload": True})
+
+
 def floats(z) -> list[float]:
     return [float(v) for v in np.asarray(z, np.float32).ravel()]
 

@@ -19,6 +19,9 @@ window.__vaeLiveTiming = timing;
 const STRIP_EVERY_MS = 150; // while dragging, the main face first; the strip catches up this often
 const PAD = 2; // pixels between faces, as in explorer.imaging.image_grid
 const INSTANCES = new WeakMap();
+// y = Identity(x), x: float[1]; opset 18 (onnx.helper, serialised and base64-encoded)
+const WARM_MODEL = Uint8Array.from(atob("CAg6OgoQCgF4EgF5IghJZGVudGl0eRIEd2FybVoPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEBI="),
+                                   (c) => c.charCodeAt(0));
 
 function origin(path) { return new URL(path, window.location.origin).href; }
 
@@ -39,6 +42,11 @@ async function loadOrt(prefix) {
       // Decode in ORT's own Web Worker, not on the page's thread: the page then handles the next pointer
       // move and paints while a face decodes. Measured on 2 cores: 30 -> 55 faces/s while dragging.
       ort.env.wasm.proxy = true;
+      // Start the worker and compile the wasm now, with a one-node model (Identity, 68 bytes), while the
+      // decoder's 5 MB are still downloading: the decoder's own session then only has to read its graph.
+      const t1 = performance.now(), warm = await ort.InferenceSession.create(WARM_MODEL);
+      timing.warm = performance.now() - t1;
+      warm.release();
       return ort;
     })();
   }
@@ -336,6 +344,12 @@ function structure(d) {
 
 export default function (component) {
   const { parentElement, data, setTriggerValue } = component;
+  if (data.preload) { // the sidebar's empty instance: start the runtime and the session, draw nothing
+    const ortReady = loadOrt(data.ort);
+    ortReady.catch(() => {}); // a view's own instance reports failures
+    session(data.model, ortReady).catch(() => {});
+    return;
+  }
   const key = data.name; // the view's key (Streamlit's own key for the instance is an internal id)
   let inst = INSTANCES.get(parentElement);
   const root = parentElement.querySelector(".live");
