@@ -121,7 +121,7 @@ def _choose_checkpoint(choices: dict[str, Path]) -> tuple[str | None, list[str]]
 
 def _sidebar_checkpoint(choices: dict[str, Path], current: str | None) -> None:
     def label(i: str) -> str:
-        return f"{choices[i]} (command line)" if i == CLI else i
+        return f"{choices[i].name} (command line)" if i == CLI else i
 
     def changed(key):
         new = st.session_state[key]
