@@ -11,7 +11,9 @@ The measure, per image, with x = vae.preprocess(A) the model input of the aligne
 rec(y) = decode(encode_mu(y)):
     aligned:  MSE(rec(x), x)                                  the model's own error on the aligned image
     method:   MSE(rec(preprocess(method(photo))), x)          the photo's crop, compared with the original
-ratio = mean over images of the method's MSE / mean of the aligned MSE (1.0 would be perfect). Methods:
+ratio = mean over images of the method's MSE / mean of the aligned MSE (1.0 would be perfect). The last
+column scores each input against itself instead, MSE(rec(y), y) / MSE(rec(x), x): how well the model
+reconstructs the crop it was given, framing errors not counted. Methods:
     undo paste   the exact inverse of the paste transform (resampling and JPEG loss only: the floor)
     re-aligned   align_face on the aligned original itself, no photo: how far the detector's landmarks alone
                  put CelebA's own framing (the floor of any landmark-based alignment)
@@ -206,6 +208,13 @@ def main() -> None:
         mu, _ = vae.encode(x[None])
         return float((vae.decode(mu)[0] - ref).pow(2).mean())
 
+    own = {}  # per input: MSE(rec(y), y), the model's error on the crop itself, whatever its framing
+
+    def scored(name: str, crop: Image.Image) -> float:
+        y = vae.preprocess(crop)
+        own.setdefault(name, []).append(rec_mse(y, y))
+        return rec_mse(y, x)
+
     names = ["aligned original", "undo paste", "aligned original, re-aligned", "landmarks (the app)", "eyes", "box",
              "centre crop"]
     mse = {k: [] for k in names}
@@ -219,11 +228,12 @@ def main() -> None:
         a = index.open_image(int(i)).convert("RGB")
         photo, m = make_photo(a, rng)
         x = vae.preprocess(a)
-        mse["aligned original"].append(rec_mse(x, x))
-        mse["undo paste"].append(rec_mse(vae.preprocess(Image.fromarray(_warp_back(np.asarray(photo), m))), x))
-        own = faces.align_face(a)  # the floor of any landmark alignment: CelebA's framing vs the detector's
-        mse["aligned original, re-aligned"].append(rec_mse(vae.preprocess(own), x) if own is not None else float("nan"))
-        centre = rec_mse(vae.preprocess(photo), x)
+        mse["aligned original"].append(scored("aligned original", a))
+        mse["undo paste"].append(scored("undo paste", Image.fromarray(_warp_back(np.asarray(photo), m))))
+        own_crop = faces.align_face(a)  # the floor of any landmark alignment: CelebA's framing vs the detector's
+        mse["aligned original, re-aligned"].append(scored("aligned original, re-aligned", own_crop)
+                                                   if own_crop is not None else float("nan"))
+        centre = scored("centre crop", photo)
         mse["centre crop"].append(centre)
         t = time.perf_counter()
         found = faces.find_faces(photo)
@@ -240,9 +250,9 @@ def main() -> None:
             t = time.perf_counter()
             crop = faces.align(photo, face)
             t_align.append(time.perf_counter() - t)
-            mse["landmarks (the app)"].append(rec_mse(vae.preprocess(crop), x))
-            mse["eyes"].append(rec_mse(vae.preprocess(faces.align(photo, face, "eyes")), x))
-            mse["box"].append(rec_mse(vae.preprocess(faces.align(photo, face, "box")), x))
+            mse["landmarks (the app)"].append(scored("landmarks (the app)", crop))
+            mse["eyes"].append(scored("eyes", faces.align(photo, face, "eyes")))
+            mse["box"].append(scored("box", faces.align(photo, face, "box")))
             if save and n < 12:
                 photo.save(save / f"{n:02d}_photo.jpg")
                 crop.save(save / f"{n:02d}_aligned.png")
@@ -252,6 +262,7 @@ def main() -> None:
             found_wrong += bool(found)
             for k in ("landmarks (the app)", "eyes", "box"):
                 mse[k].append(centre)
+                own.setdefault(k, []).append(own["centre crop"][-1])
         hit.append(bool(right))
     hit = np.array(hit)
     n = len(rows)
@@ -259,16 +270,18 @@ def main() -> None:
           f"torch threads 1")
     print(f"detection: right face found in {found_right}/{n} ({found_right / n:.1%}); none found in {found_none}; "
           f"only a wrong one in {found_wrong}; photos with more than one face found: {many}\n")
-    print("| input to preprocess | mean MSE | ratio to aligned | ratio where found | median per-image ratio |")
-    print("|---|---|---|---|---|")
+    print("| input to preprocess | mean MSE | ratio to aligned | ratio where found | median per-image ratio | "
+          "its own error, ratio |")
+    print("|---|---|---|---|---|---|")
     for k in names:
         v = np.array(mse[k])  # nan (no face in an aligned original) is left out of the means below
         ok = ~np.isnan(v)
         ref = np.array(mse["aligned original"])
         per = v[ok] / ref[ok]
         found_ratio = v[hit & ok].mean() / ref[hit & ok].mean() if (hit & ok).any() else float("nan")
+        mine = np.mean(own[k]) / np.mean(own["aligned original"]) if own.get(k) else float("nan")
         print(f"| {k} | {v[ok].mean():.5f} | {v[ok].mean() / ref[ok].mean():.2f}× | {found_ratio:.2f}× | "
-              f"{np.median(per):.2f}× |")
+              f"{np.median(per):.2f}× | {mine:.2f}× |")
     import cv2
 
     print(f"\nfind_faces on {min(sizes) / 1e6:.2f}–{max(sizes) / 1e6:.2f} MP photos (OpenCV {cv2.__version__}, "

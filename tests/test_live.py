@@ -189,6 +189,8 @@ def test_a_drag_draws_many_frames_and_the_release_matches_the_server(server, pag
     assert got.shape == want.shape
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 2
     assert page.foreign == [], page.foreign
+    if os.environ.get("EXPLORER_SCREENSHOTS"):  # the README's picture of the live sliders
+        page.screenshot(path=Path(os.environ["EXPLORER_SCREENSHOTS"]) / "sliders-live.png")
 
 
 @browser
