@@ -113,22 +113,33 @@ STABLE_POINT_JS = f"""(arg) => {{ const gd = document.querySelector('.js-plotly-
   const same = window.__lastPoint === key; window.__lastPoint = key; return same ? p : null; }}"""
 
 
+def browser_checkpoint(tmp: Path) -> Path:
+    """The checkpoint the browser tests open: $EXPLORER_CHECKPOINT, else the shipped one, else a tiny one
+    made in ``tmp`` (a clone without checkpoints/)."""
+    from test_app import make_checkpoint_file
+
+    named = os.environ.get("EXPLORER_CHECKPOINT")
+    if named or SHIPPED.exists():
+        return Path(named) if named else SHIPPED
+    return make_checkpoint_file(tmp / "tiny64.pt", n_rows=2000, latent_dim=32, image_size=64)
+
+
+def screenshot_dir(tmp: Path) -> Path:
+    """$EXPLORER_SCREENSHOTS (to refresh the README's pictures), else a folder in ``tmp``."""
+    shots = Path(os.environ.get("EXPLORER_SCREENSHOTS") or tmp / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
     sys.path.insert(0, str(Path(__file__).parent))
     from conftest import celeba_sample_dir
-    from test_app import _tiny_celeba, make_checkpoint_file
+    from test_app import _tiny_celeba
 
-    named = os.environ.get("EXPLORER_CHECKPOINT")
-    if named or SHIPPED.exists():
-        ckpt = Path(named) if named else SHIPPED
-    else:
-        ckpt = make_checkpoint_file(tmp / "tiny64.pt", n_rows=2000, latent_dim=32, image_size=64)
-    shots = Path(os.environ.get("EXPLORER_SCREENSHOTS") or tmp / "shots")
-    shots.mkdir(parents=True, exist_ok=True)
     data = celeba_sample_dir() or _tiny_celeba(tmp / "celeba")
-    return ckpt, data, shots, tmp
+    return browser_checkpoint(tmp), data, screenshot_dir(tmp), tmp
 
 
 def test_every_view_in_chromium(setup):

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, SHIPPED, settle, streamlit_server
+from test_browser import (CHROMIUM, CHROMIUM_ARGS, ROOT, browser_checkpoint, screenshot_dir, settle,
+                          streamlit_server)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed")]
@@ -35,16 +36,7 @@ LONE = """el => { const m = el.__facemap, n = m.data.x.length, W = m.width, H = 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser_views")
-    from test_app import make_checkpoint_file
-
-    named = os.environ.get("EXPLORER_CHECKPOINT")
-    if named or SHIPPED.exists():
-        ckpt = Path(named) if named else SHIPPED
-    else:
-        ckpt = make_checkpoint_file(tmp / "tiny64.pt", n_rows=2000, latent_dim=32, image_size=64)
-    shots = Path(os.environ.get("EXPLORER_SCREENSHOTS") or tmp / "shots")
-    shots.mkdir(parents=True, exist_ok=True)
-    return ckpt, shots, tmp
+    return browser_checkpoint(tmp), screenshot_dir(tmp), tmp
 
 
 def test_faces_on_the_map_hover_zoom_and_click(setup):
