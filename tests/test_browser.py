@@ -75,6 +75,28 @@ def streamlit_server(script: Path, *app_args: str, port: int | None = None, log:
             out.close()
 
 
+@contextmanager
+def chromium_page(failure: Path | None = None, log: Path | None = None, height: int = 1000):
+    """A page (1400 × ``height``) in Debian's Chromium, closed when the block ends. If the block fails, the
+    page as it was is saved to ``failure`` and the server's ``log`` copied beside it (NAME-at-failure.log),
+    so the report can be read after the temporary server is gone."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": height})
+        try:
+            yield page
+        except Exception:
+            if failure is not None:
+                page.screenshot(path=failure)
+            if log is not None:
+                shutil.copy(log, log.with_name(log.stem + "-at-failure.log"))
+            raise
+        finally:
+            browser.close()
+
+
 def settle(page, timeout: float = 30_000) -> None:
     """Wait until the app has finished its run and every image has loaded; fail on a traceback."""
     page.wait_for_function(
@@ -143,134 +165,126 @@ def setup(tmp_path_factory):
 
 
 def test_every_view_in_chromium(setup):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     ckpt, data, shots, tmp = setup
     photo = sorted((Path(data) / "img_align_celeba").glob("*.jpg"))[-1]
     # EXPLORER_LIVE=0: this walk-through checks the server-side views (the fallback of the live
     # decoder); tests/test_live.py drives the live sliders.
     with streamlit_server(ROOT / "app.py", "--checkpoint", str(ckpt), "--data-dir", str(data),
-                          log=tmp / "server.log", env={"EXPLORER_LIVE": "0"}) as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            # 1. Sample: the grid; a new batch changes it and the URL
-            page.goto(url)
-            page.wait_for_selector("[data-testid=stMain] [data-testid=stImage] img", timeout=60_000)
-            settle(page)
-            grid = main_images(page)[0]
-            page.get_by_role("button", name="New batch").click()
-            grid2 = wait_changed(page, "[data-testid=stMain] [data-testid=stImage] img", grid)
-            assert grid2 != grid
-            # Streamlit writes the address bar after the new image arrives: wait for it, never read once
-            expect(page).to_have_url(re.compile(r"[?&]seed=1(&|$)"))
-            settle(page)
-            page.screenshot(path=shots / "sample.png")
+                          log=tmp / "server.log", env={"EXPLORER_LIVE": "0"}) as url, \
+            chromium_page(failure=tmp / "failure.png", log=tmp / "server.log") as page:
+        # 1. Sample: the grid; a new batch changes it and the URL
+        page.goto(url)
+        page.wait_for_selector("[data-testid=stMain] [data-testid=stImage] img", timeout=60_000)
+        settle(page)
+        grid = main_images(page)[0]
+        page.get_by_role("button", name="New batch").click()
+        grid2 = wait_changed(page, "[data-testid=stMain] [data-testid=stImage] img", grid)
+        assert grid2 != grid
+        # Streamlit writes the address bar after the new image arrives: wait for it, never read once
+        expect(page).to_have_url(re.compile(r"[?&]seed=1(&|$)"))
+        settle(page)
+        page.screenshot(path=shots / "sample.png")
 
-            # the sidebar's base face: the page opens on a dataset face (kept out of the URL, as a
-            # default); a sample replaces it and goes into the URL; back to the dataset face, it leaves
-            side = "[data-testid=stSidebar] [data-testid=stImage] img"
-            base = page.eval_on_selector(side, "e => e.src")
-            page.locator("[data-testid=stSidebar] label").filter(has_text="A sample").click()
-            sampled = wait_changed(page, side, base)
-            expect(page).to_have_url(re.compile(r"[?&]base=sample"))
-            page.locator("[data-testid=stSidebar] label").filter(has_text="A dataset face").click()
-            wait_changed(page, side, sampled)
-            expect(page).not_to_have_url(re.compile(r"[?&]base="))
+        # the sidebar's base face: the page opens on a dataset face (kept out of the URL, as a
+        # default); a sample replaces it and goes into the URL; back to the dataset face, it leaves
+        side = "[data-testid=stSidebar] [data-testid=stImage] img"
+        base = page.eval_on_selector(side, "e => e.src")
+        page.locator("[data-testid=stSidebar] label").filter(has_text="A sample").click()
+        sampled = wait_changed(page, side, base)
+        expect(page).to_have_url(re.compile(r"[?&]base=sample"))
+        page.locator("[data-testid=stSidebar] label").filter(has_text="A dataset face").click()
+        wait_changed(page, side, sampled)
+        expect(page).not_to_have_url(re.compile(r"[?&]base="))
 
-            # 2. Sliders: the keyboard moves the most informative dimension; the face changes
-            page.get_by_role("tab", name="Latent sliders").click()
-            face_sel = ".st-key-slider_face img"
-            page.wait_for_selector(face_sel)
-            settle(page)
-            face = page.eval_on_selector(face_sel, "e => e.src")
-            slider = page.locator(".st-key-top_sliders [data-testid=stSlider] input[type=range]").first
-            slider.focus()
-            for _ in range(20):
-                page.keyboard.press("ArrowRight")
-            wait_changed(page, face_sel, face)
-            # the link must hold the slider's final value, not an intermediate one of the 20 key presses
-            final = float(slider.input_value())
-            assert final != 0.0
-            expect(page).to_have_url(re.compile(r"[?&]view=sliders(&|$)"))
-            page.wait_for_function(URL_HAS_DIM_VALUE, arg=final, timeout=30_000)
-            settle(page)
-            page.screenshot(path=shots / "sliders.png")
-            link, moved = page.url, page.eval_on_selector(face_sel, "e => e.src")
+        # 2. Sliders: the keyboard moves the most informative dimension; the face changes
+        page.get_by_role("tab", name="Latent sliders").click()
+        face_sel = ".st-key-slider_face img"
+        page.wait_for_selector(face_sel)
+        settle(page)
+        face = page.eval_on_selector(face_sel, "e => e.src")
+        slider = page.locator(".st-key-top_sliders [data-testid=stSlider] input[type=range]").first
+        slider.focus()
+        for _ in range(20):
+            page.keyboard.press("ArrowRight")
+        wait_changed(page, face_sel, face)
+        # the link must hold the slider's final value, not an intermediate one of the 20 key presses
+        final = float(slider.input_value())
+        assert final != 0.0
+        expect(page).to_have_url(re.compile(r"[?&]view=sliders(&|$)"))
+        page.wait_for_function(URL_HAS_DIM_VALUE, arg=final, timeout=30_000)
+        settle(page)
+        page.screenshot(path=shots / "sliders.png")
+        link, moved = page.url, page.eval_on_selector(face_sel, "e => e.src")
 
-            # the link, opened in a fresh session, shows the same face (same pixels)
-            other = browser.new_page(viewport={"width": 1400, "height": 1000})
-            other.goto(link)
-            other.wait_for_selector(face_sel, timeout=30_000)
-            settle(other)
-            again = other.eval_on_selector(face_sel, "e => e.src")
-            assert page.request.get(again).body() == page.request.get(moved).body()
-            other.close()
+        # the link, opened in a fresh session, shows the same face (same pixels)
+        other = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+        other.goto(link)
+        other.wait_for_selector(face_sel, timeout=30_000)
+        settle(other)
+        again = other.eval_on_selector(face_sel, "e => e.src")
+        assert page.request.get(again).body() == page.request.get(moved).body()
+        other.close()
 
-            # 3. Map: click a point, then a lasso
-            page.get_by_role("tab", name="Map").click()
-            page.wait_for_selector(".js-plotly-plot canvas", timeout=30_000)
-            settle(page)
-            # Plotly may lay the chart out again after Streamlit sizes it: take the point's position once
-            # it has stayed the same over two polls
-            pt = page.wait_for_function(STABLE_POINT_JS, arg=[1, 3], polling=250, timeout=30_000).json_value()
-            page.mouse.move(pt["x"], pt["y"])
-            page.mouse.click(pt["x"], pt["y"])
-            page.get_by_text(f"row {pt['row']}:", exact=False).first.wait_for(timeout=30_000)
-            settle(page)
-            expect(page).to_have_url(re.compile(rf"[?&]point={pt['row']}(&|$)"))
-            page.screenshot(path=shots / "map.png")
-            page.locator(".js-plotly-plot .modebar-btn[data-title='Lasso Select']").click()
-            box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
-            cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, min(box["width"], box["height"]) / 4
-            page.mouse.move(cx - r, cy - r)
-            page.mouse.down()
-            for dx, dy in ((r, -r), (r, r), (-r, r), (-r, -r)):
-                page.mouse.move(cx + dx, cy + dy, steps=6)
-            page.mouse.up()
-            page.get_by_text("selected encodings", exact=False).first.wait_for(timeout=30_000)
-            settle(page)
-            page.screenshot(path=shots / "map-lasso.png")
+        # 3. Map: click a point, then a lasso
+        page.get_by_role("tab", name="Map").click()
+        page.wait_for_selector(".js-plotly-plot canvas", timeout=30_000)
+        settle(page)
+        # Plotly may lay the chart out again after Streamlit sizes it: take the point's position once
+        # it has stayed the same over two polls
+        pt = page.wait_for_function(STABLE_POINT_JS, arg=[1, 3], polling=250, timeout=30_000).json_value()
+        page.mouse.move(pt["x"], pt["y"])
+        page.mouse.click(pt["x"], pt["y"])
+        page.get_by_text(f"row {pt['row']}:", exact=False).first.wait_for(timeout=30_000)
+        settle(page)
+        expect(page).to_have_url(re.compile(rf"[?&]point={pt['row']}(&|$)"))
+        page.screenshot(path=shots / "map.png")
+        page.locator(".js-plotly-plot .modebar-btn[data-title='Lasso Select']").click()
+        box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+        cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, min(box["width"], box["height"]) / 4
+        page.mouse.move(cx - r, cy - r)
+        page.mouse.down()
+        for dx, dy in ((r, -r), (r, r), (-r, r), (-r, -r)):
+            page.mouse.move(cx + dx, cy + dy, steps=6)
+        page.mouse.up()
+        page.get_by_text("selected encodings", exact=False).first.wait_for(timeout=30_000)
+        settle(page)
+        page.screenshot(path=shots / "map-lasso.png")
 
-            # 4. Attribute arithmetic, opened from a link
-            page.set_viewport_size({"width": 1400, "height": 1500})
-            page.goto(url + "/?view=arithmetic&edit=Smiling:6,Blond_Hair:6,Eyeglasses:-2&base=row:5")
-            page.wait_for_selector("[data-testid=stDataFrame]", timeout=30_000)
-            settle(page)
-            assert page.locator("[data-testid=stAlertContentWarning]").count() == 0  # the link was valid
-            assert len(main_images(page)) >= 5
-            page.screenshot(path=shots / "arithmetic.png")
-            page.set_viewport_size({"width": 1400, "height": 1000})
+        # 4. Attribute arithmetic, opened from a link
+        page.set_viewport_size({"width": 1400, "height": 1500})
+        page.goto(url + "/?view=arithmetic&edit=Smiling:6,Blond_Hair:6,Eyeglasses:-2&base=row:5")
+        page.wait_for_selector("[data-testid=stDataFrame]", timeout=30_000)
+        settle(page)
+        assert page.locator("[data-testid=stAlertContentWarning]").count() == 0  # the link was valid
+        assert len(main_images(page)) >= 5
+        page.screenshot(path=shots / "arithmetic.png")
+        page.set_viewport_size({"width": 1400, "height": 1000})
 
-            # 5. Interpolation
-            page.get_by_role("tab", name="Interpolation").click()
-            page.get_by_text("slerp: |z|", exact=False).first.wait_for(timeout=30_000)
-            settle(page)
-            page.screenshot(path=shots / "interpolation.png")
+        # 5. Interpolation
+        page.get_by_role("tab", name="Interpolation").click()
+        page.get_by_text("slerp: |z|", exact=False).first.wait_for(timeout=30_000)
+        settle(page)
+        page.screenshot(path=shots / "interpolation.png")
 
-            # 6. Reconstruction: an upload and the dataset faces
-            page.get_by_role("tab", name="Reconstruction").click()
-            page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files(str(photo))
-            # a CelebA face is found and aligned; the tiny random stand-in has none, and says so
-            page.get_by_text(re.compile(rf"{re.escape(photo.name)}(, the face: model input|: no face found)")
-                             ).first.wait_for(timeout=30_000)
-            page.get_by_text("reconstructions (mean MSE", exact=False).first.wait_for(timeout=30_000)
-            settle(page)
-            page.screenshot(path=shots / "reconstruction.png")
+        # 6. Reconstruction: an upload and the dataset faces
+        page.get_by_role("tab", name="Reconstruction").click()
+        page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files(str(photo))
+        # a CelebA face is found and aligned; the tiny random stand-in has none, and says so
+        page.get_by_text(re.compile(rf"{re.escape(photo.name)}(, the face: model input|: no face found)")
+                         ).first.wait_for(timeout=30_000)
+        page.get_by_text("reconstructions (mean MSE", exact=False).first.wait_for(timeout=30_000)
+        settle(page)
+        page.screenshot(path=shots / "reconstruction.png")
 
-            # 7. Diagnostics
-            page.get_by_role("tab", name="Diagnostics").click()
-            page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=30_000)
-            settle(page)
-            page.wait_for_timeout(500)
-            page.screenshot(path=shots / "diagnostics.png")
-            expect(page).to_have_url(re.compile(r"[?&]view=diagnostics(&|$)"))
-        except Exception:
-            page.screenshot(path=tmp / "failure.png")
-            shutil.copy(tmp / "server.log", tmp / "server-at-failure.log")
-            raise
-        finally:
-            browser.close()
+        # 7. Diagnostics
+        page.get_by_role("tab", name="Diagnostics").click()
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=30_000)
+        settle(page)
+        page.wait_for_timeout(500)
+        page.screenshot(path=shots / "diagnostics.png")
+        expect(page).to_have_url(re.compile(r"[?&]view=diagnostics(&|$)"))
     for name in ("sample", "sliders", "map", "map-lasso", "arithmetic", "interpolation", "reconstruction",
                  "diagnostics"):
         assert (shots / f"{name}.png").stat().st_size > 10_000

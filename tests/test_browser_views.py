@@ -8,12 +8,11 @@ compare view (given on the command line, it becomes model A). Screenshots go to 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from test_browser import (CHROMIUM, CHROMIUM_ARGS, ROOT, browser_checkpoint, screenshot_dir, settle,
+from test_browser import (CHROMIUM, ROOT, browser_checkpoint, chromium_page, screenshot_dir, settle,
                           streamlit_server)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
@@ -40,79 +39,59 @@ def setup(tmp_path_factory):
 
 
 def test_faces_on_the_map_hover_zoom_and_click(setup):
-    from playwright.sync_api import sync_playwright
-
     ckpt, shots, tmp = setup
     with streamlit_server(ROOT / "app.py", "--checkpoint", str(ckpt), log=tmp / "server.log") as url, \
-            sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            page.goto(url + "/?view=map&faces=1")
-            fm = page.locator(".facemap")
-            # decoding every face takes minutes on a busy 2-core machine the first time (then the disk cache)
-            fm.wait_for(timeout=600_000)
-            fm.evaluate("el => new Promise(ok => { const t = () => el.dataset.sheet === 'loaded' && "
-                        "Number(el.dataset.shown) > 0 ? ok() : setTimeout(t, 50); t(); })")
-            settle(page, 60_000)
-            before = fm.evaluate(STATS)
-            assert before["shown"] >= 20  # faces drawn at their points
-            page.screenshot(path=shots / "map-faces.png")
+            chromium_page(failure=tmp / "failure.png", log=tmp / "server.log") as page:
+        page.goto(url + "/?view=map&faces=1")
+        fm = page.locator(".facemap")
+        # decoding every face takes minutes on a busy 2-core machine the first time (then the disk cache)
+        fm.wait_for(timeout=600_000)
+        fm.evaluate("el => new Promise(ok => { const t = () => el.dataset.sheet === 'loaded' && "
+                    "Number(el.dataset.shown) > 0 ? ok() : setTimeout(t, 50); t(); })")
+        settle(page, 60_000)
+        before = fm.evaluate(STATS)
+        assert before["shown"] >= 20  # faces drawn at their points
+        page.screenshot(path=shots / "map-faces.png")
 
-            # hover: the face under the pointer appears without a click
-            i = fm.evaluate(LONE)
-            assert i >= 0
-            pt = fm.evaluate(POINT, i)
-            page.mouse.move(pt["x"], pt["y"])
-            page.wait_for_function("([el, i]) => el.dataset.hover === String(i)", arg=[fm.element_handle(), i])
-            tip = page.locator(".facemap .tip")
-            assert tip.is_visible() and tip.inner_text() == f"row {i}"
-            page.screenshot(path=shots / "map-faces-hover.png")
+        # hover: the face under the pointer appears without a click
+        i = fm.evaluate(LONE)
+        assert i >= 0
+        pt = fm.evaluate(POINT, i)
+        page.mouse.move(pt["x"], pt["y"])
+        page.wait_for_function("([el, i]) => el.dataset.hover === String(i)", arg=[fm.element_handle(), i])
+        tip = page.locator(".facemap .tip")
+        assert tip.is_visible() and tip.inner_text() == f"row {i}"
+        page.screenshot(path=shots / "map-faces-hover.png")
 
-            # zoom in around that point: more faces fit, the page redraws without the server
-            for _ in range(6):
-                page.mouse.wheel(0, -240)
-            page.wait_for_function("([el, n]) => el.__facemap.stats.draws > n && el.__facemap.input === null",
-                                   arg=[fm.element_handle(), before["draws"]])
-            zoomed = fm.evaluate(STATS)
-            assert zoomed["shown"] > 0
-            page.screenshot(path=shots / "map-faces-zoomed.png")
+        # zoom in around that point: more faces fit, the page redraws without the server
+        for _ in range(6):
+            page.mouse.wheel(0, -240)
+        page.wait_for_function("([el, n]) => el.__facemap.stats.draws > n && el.__facemap.input === null",
+                               arg=[fm.element_handle(), before["draws"]])
+        zoomed = fm.evaluate(STATS)
+        assert zoomed["shown"] > 0
+        page.screenshot(path=shots / "map-faces-zoomed.png")
 
-            # click: the row becomes the map's chosen point, in the detail column and the URL
-            pt = fm.evaluate(POINT, i)
-            page.mouse.move(pt["x"], pt["y"])
-            page.mouse.click(pt["x"], pt["y"])
-            page.get_by_text(f"row {i}:", exact=False).first.wait_for(timeout=30_000)
-            page.wait_for_function("i => location.search.includes('point=' + i)", arg=i)
-            assert "faces=1" in page.url
-        except Exception:
-            page.screenshot(path=tmp / "failure.png")
-            shutil.copy(tmp / "server.log", tmp / "server-at-failure.log")
-            raise
-        finally:
-            browser.close()
+        # click: the row becomes the map's chosen point, in the detail column and the URL
+        pt = fm.evaluate(POINT, i)
+        page.mouse.move(pt["x"], pt["y"])
+        page.mouse.click(pt["x"], pt["y"])
+        page.get_by_text(f"row {i}:", exact=False).first.wait_for(timeout=30_000)
+        page.wait_for_function("i => location.search.includes('point=' + i)", arg=i)
+        assert "faces=1" in page.url
 
 
 def test_compare_view(setup):
-    from playwright.sync_api import sync_playwright
-
     ckpt, shots, tmp = setup
     other = os.environ.get("EXPLORER_COMPARE")
     args = ("--checkpoint", other) if other else ("--checkpoint", str(ckpt))
-    with streamlit_server(ROOT / "app.py", *args, log=tmp / "server-compare.log") as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 2100})
-        try:
-            page.goto(url + "/?view=compare&cmpattr=Eyeglasses&cmpw=1.5")
-            page.wait_for_selector("[data-testid=stDataFrame]", timeout=120_000)
-            page.get_by_text("top: A, bottom: B", exact=False).nth(1).wait_for(timeout=60_000)
-            settle(page, 60_000)
-            assert page.locator("[data-testid=stAlertContentWarning]").count() == 0  # the link was valid
-            assert len(page.locator("[data-testid=stMain] [data-testid=stImage] img").all()) == 2
-            assert "cmpattr=Eyeglasses" in page.url and "cmpw=1.5" in page.url
-            page.screenshot(path=shots / "compare.png", full_page=True)
-        except Exception:
-            page.screenshot(path=tmp / "failure-compare.png")
-            raise
-        finally:
-            browser.close()
+    with streamlit_server(ROOT / "app.py", *args, log=tmp / "server-compare.log") as url, \
+            chromium_page(failure=tmp / "failure-compare.png", height=2100) as page:
+        page.goto(url + "/?view=compare&cmpattr=Eyeglasses&cmpw=1.5")
+        page.wait_for_selector("[data-testid=stDataFrame]", timeout=120_000)
+        page.get_by_text("top: A, bottom: B", exact=False).nth(1).wait_for(timeout=60_000)
+        settle(page, 60_000)
+        assert page.locator("[data-testid=stAlertContentWarning]").count() == 0  # the link was valid
+        assert len(page.locator("[data-testid=stMain] [data-testid=stImage] img").all()) == 2
+        assert "cmpattr=Eyeglasses" in page.url and "cmpw=1.5" in page.url
+        page.screenshot(path=shots / "compare.png", full_page=True)

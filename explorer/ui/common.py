@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import streamlit as st
 
-from explorer import latent
+from explorer import latent, urlstate
 from explorer.imaging import image_grid, png_bytes, to_uint8_images
 from explorer.urlstate import FaceRef, ViewState, encode
 
@@ -50,6 +50,18 @@ def bound(widget, label: str, key: str, field: str, convert: Callable = lambda v
     """Draw ``widget`` showing ``state().<field>`` and writing changes back."""
     bind(key, getattr(state(), field))
     return widget(label, key=key, on_change=setter(field, convert), args=(key,), **kw)
+
+
+def sampling_controls(prefix: str, c_seed, c_tau, c_n) -> None:
+    """Seed, temperature τ and number of faces, in three given columns: the sampling state that the Sample
+    and Prior holes views share (the same URL fields), with widget keys of their own (``prefix``_…)."""
+    with c_seed:
+        bound(st.number_input, "Seed", f"{prefix}_seed", "seed", int, min_value=0, max_value=urlstate.SEED_MAX, step=1)
+    with c_tau:
+        bound(st.slider, "Temperature τ", f"{prefix}_tau", "tau", urlstate.q, min_value=urlstate.TAU_RANGE[0],
+              max_value=urlstate.TAU_RANGE[1], step=0.05)
+    with c_n:
+        bound(st.slider, "Faces", f"{prefix}_n", "n", int, min_value=urlstate.N_RANGE[0], max_value=urlstate.N_RANGE[1])
 
 
 def set_base(ref: FaceRef) -> None:

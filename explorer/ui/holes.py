@@ -6,8 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import latent, priorcheck, urlstate
-from explorer.ui.common import Model, bound, grid_columns, sample_faces, show_faces, state, sync_url
+from explorer import latent, priorcheck
+from explorer.ui.common import Model, grid_columns, sample_faces, sampling_controls, show_faces, state, sync_url
 from explorer.ui.fitted import fitted_density, fitted_faces
 
 CHECK_SAMPLES = 1000  # samples per source for the norms and the share in holes
@@ -134,14 +134,7 @@ def holes_view(model: Model) -> None:
     st.caption(text + ("" if b.posterior_var_mean is not None else "."))
 
     st.markdown("**Same seed, two sources**: N(0, τ²I) on the left, the fitted density on the right")
-    c_seed, c_tau, c_n = st.columns(3, vertical_alignment="bottom")
-    with c_seed:
-        bound(st.number_input, "Seed", "holes_seed", "seed", int, min_value=0, max_value=urlstate.SEED_MAX, step=1)
-    with c_tau:
-        bound(st.slider, "Temperature τ", "holes_tau", "tau", urlstate.q, min_value=urlstate.TAU_RANGE[0],
-              max_value=urlstate.TAU_RANGE[1], step=0.05)
-    with c_n:
-        bound(st.slider, "Faces", "holes_n", "n", int, min_value=urlstate.N_RANGE[0], max_value=urlstate.N_RANGE[1])
+    sampling_controls("holes", *st.columns(3, vertical_alignment="bottom"))
     left, right = st.columns(2, gap="large")
     cols = grid_columns(s.n)
     with left:

@@ -20,6 +20,7 @@ import torch
 from explorer import CheckpointError, load_checkpoint, urlstate
 from explorer.ui import uploads
 from explorer.ui.common import DEFAULTS, STATE, Model, bind, face_of, image, set_base, state, sync_url
+from explorer.ui.live import component as live
 from explorer.ui.views import VIEWS
 from explorer.urlstate import FaceRef
 
@@ -274,8 +275,6 @@ def run(argv: list[str] | None = None) -> None:
         _sidebar_base(model)
         st.divider()
         st.caption("The address bar holds this view's state: copy it to share exactly what you see.")
-        from explorer.ui.live import component as live  # registers the component: inside a script run
-
         live.preload(model)
 
     labels = [v.label for v in VIEWS]

@@ -4,8 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import urlstate
-from explorer.ui.common import (Model, bind, bound, grid_columns, image, sample_faces, set_base, show_faces, state,
-                                 sync_url)
+from explorer.ui.common import (Model, bind, grid_columns, image, sample_faces, sampling_controls, set_base,
+                                 show_faces, state, sync_url)
 from explorer.ui.fitted import fitted_faces, fitted_z
 from explorer.urlstate import FaceRef
 
@@ -26,13 +26,7 @@ def sample_view(model: Model) -> None:
         if can_fit else "This checkpoint has no encoded faces to fit a density to.")
     fitted = can_fit and s.density == "fitted"
     c_seed, c_tau, c_n, c_new = st.columns([2, 3, 3, 2], vertical_alignment="bottom")
-    with c_seed:
-        bound(st.number_input, "Seed", "sample_seed", "seed", int, min_value=0, max_value=urlstate.SEED_MAX, step=1)
-    with c_tau:
-        bound(st.slider, "Temperature τ", "sample_tau", "tau", urlstate.q, min_value=urlstate.TAU_RANGE[0],
-              max_value=urlstate.TAU_RANGE[1], step=0.05)
-    with c_n:
-        bound(st.slider, "Faces", "sample_n", "n", int, min_value=urlstate.N_RANGE[0], max_value=urlstate.N_RANGE[1])
+    sampling_controls("sample", c_seed, c_tau, c_n)
     with c_new:
         def new_batch():
             state().seed = (state().seed + 1) % (urlstate.SEED_MAX + 1)
