@@ -36,18 +36,26 @@ class AttributeCNN(nn.Module):
         return self.head(self.features(x).mean((2, 3)))
 
 
-def _key(cache, train_idx: np.ndarray, epochs: int, seed: int) -> str:
+def _key(cache, train_idx: np.ndarray, epochs: int, seed: int, balanced: bool) -> str:
     h = hashlib.sha256()
     h.update(json.dumps({"n": int(len(train_idx)), "shape": list(cache.images.shape[1:]), "epochs": epochs,
-                         "seed": seed, "path": str(cache.path)}).encode())
+                         "seed": seed, "path": str(cache.path), "balanced": balanced}).encode())
     h.update(np.ascontiguousarray(cache.attributes[train_idx]).tobytes())
     return h.hexdigest()[:16]
 
 
 def train_classifier(cache, train_idx: np.ndarray, epochs: int = 6, batch: int = 128, seed: int = 0,
-                     log=print) -> AttributeCNN:
-    """Fit on the uint8 cache rows `train_idx` (with random flips), or load the cached fit."""
-    where = (Path(cache.path) if cache.path else Path("/tmp")) / f"attribute-cnn-{_key(cache, train_idx, epochs, seed)}.pt"
+                     balanced: bool = False, log=print) -> AttributeCNN:
+    """Fit on the uint8 cache rows `train_idx` (with random flips), or load the cached fit.
+
+    ``balanced=False`` (calibrated): plain cross-entropy, so a probability is the chance of the attribute
+    given how common it is, and P > 0.5 on a rare attribute needs overwhelming evidence: this judge
+    misses most real hats (4% of the images wear one). ``balanced=True``: each attribute's positives
+    weigh neg/pos times more (``pos_weight``), as if every attribute were worn by half the faces, so
+    P > 0.5 asks "does this face look more like those with it than those without", whatever its rarity.
+    """
+    key = _key(cache, train_idx, epochs, seed, balanced)
+    where = (Path(cache.path) if cache.path else Path("/tmp")) / f"attribute-cnn-{key}.pt"
     model = AttributeCNN(cache.attributes.shape[1])
     if where.is_file():
         model.load_state_dict(torch.load(where, weights_only=True))
@@ -59,6 +67,8 @@ def train_classifier(cache, train_idx: np.ndarray, epochs: int = 6, batch: int =
     steps = epochs * (len(train_idx) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
     labels = torch.from_numpy(cache.attributes[train_idx].astype(np.float32))
+    pos = labels.sum(0).clamp(min=1)
+    pos_weight = (len(labels) - pos) / pos if balanced else None
     t0 = time.perf_counter()
     model.train()
     for epoch in range(epochs):
@@ -70,7 +80,7 @@ def train_classifier(cache, train_idx: np.ndarray, epochs: int = 6, batch: int =
             y = labels[rows.sort().values]  # rows sorted the same way as the images were read
             flip = torch.rand(len(rows), generator=gen) < 0.5
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
-            loss = nn.functional.binary_cross_entropy_with_logits(model(x), y)
+            loss = nn.functional.binary_cross_entropy_with_logits(model(x), y, pos_weight=pos_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -144,6 +144,25 @@ def mean_difference_directions(mu, attributes) -> np.ndarray:
     return d.astype(np.float32)
 
 
+def held_directions(mu, attributes) -> np.ndarray:
+    """(N,D) encodings, (N,K) 0/1 labels -> (K,D): the change of the mean encoding when one attribute
+    flips and the other K-1 stay as they are.
+
+    One least-squares regression of mu on all the labels at once (with an intercept); row k is the
+    coefficient of label k. Where attributes travel together (Male with Goatee, Smiling with
+    High_Cheekbones), the mean difference carries all of them and the balanced kind removes only the
+    most correlated one; here every other attribute is held. A column with only one class gives a zero row.
+    """
+    mu = np.asarray(mu, np.float64)
+    a = np.asarray(attributes).astype(bool)
+    varies = a.any(0) & ~a.all(0)
+    x = np.hstack([a[:, varies].astype(np.float64), np.ones((len(a), 1))])
+    coef, *_ = np.linalg.lstsq(x, mu, rcond=None)
+    out = np.zeros((a.shape[1], mu.shape[1]))
+    out[varies] = coef[:-1]
+    return out.astype(np.float32)
+
+
 def _average_ranks(x: np.ndarray) -> np.ndarray:
     """1-based ranks, ties sharing their average rank (what the Mann-Whitney statistic needs)."""
     order = np.argsort(x, kind="mergesort")

@@ -24,7 +24,7 @@ import numpy as np
 VIEWS = ("sample", "sliders", "map", "arithmetic", "interpolate", "reconstruct", "diagnostics", "dimattr", "holes",
          "compare")
 PROJECTIONS = ("tsne", "pca")
-DIRECTIONS = ("balanced", "mean")
+DIRECTIONS = ("balanced", "held", "mean")
 COLOR_EXTRA = ("none", "kl", "mse")  # besides the attribute names
 DENSITIES = ("prior", "fitted")  # where the Sample view draws z from: N(0, τ²I) or the fitted density
 SCORES = ("auc", "corr")  # dimension × attribute score: ROC AUC or point-biserial correlation

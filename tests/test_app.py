@@ -250,6 +250,10 @@ def test_arithmetic_edits_analogies_and_trust_table(start):
     assert list(at.session_state["vs"].edit) == ["Smiling", "Eyeglasses"]
     table = at.dataframe[0].value
     assert table.iloc[0]["attribute"] == "Smiling" and table.iloc[0]["AUC"] > 0.75  # synthetic: Smiling moves z0
+    assert table.iloc[0]["AUC others fixed"] > 0.75
+    edited = images(at)[0]
+    at.segmented_control(key="arith_dir").set_value("held").run()
+    assert ok(at).query_params["direction"] == "held" and images(at)[0] != edited
     analogy = images(at)[-1]
     at.selectbox(key="analogy_a_kind").set_value("zero").run()
     ok(at)

@@ -138,3 +138,32 @@ def test_demo_rows_pick_well_reconstructed_held_out_faces_for_the_analogy():
     rows = demo_rows(err, attrs, part, names)
     assert rows == {"a": 3, "b": 1, "c": 4, "base": 5, "end": 4}
     assert demo_rows(np.array([]), np.zeros((0, 2)), np.array([]), names) == {}
+
+
+def test_held_directions_hold_every_other_attribute_where_balancing_one_is_not_enough():
+    """Attribute 0 travels with attributes 1 and 2 (each copies it 80% of the time). Dimensions 1 and 2
+    encode attributes 1 and 2, dimension 0 attribute 0. Balancing by the one most correlated attribute
+    leaves the other confounder in; the regression on all labels gives each attribute its own dimension."""
+    from train.export import attribute_directions
+
+    rng = np.random.default_rng(3)
+    n = 8000
+    a = np.zeros((n, 6), np.uint8)
+    a[:, 0] = rng.random(n) < 0.5
+    for k in (1, 2):
+        a[:, k] = np.where(rng.random(n) < 0.8, a[:, 0], rng.random(n) < 0.5)
+    a[:, 3] = rng.random(n) < 0.3  # independent
+    a[:, 5] = 1  # present on every face: no direction can be estimated
+    mu = rng.standard_normal((n, 4)) * 0.5
+    mu[:, 0] += 1.0 * a[:, 0]
+    mu[:, 1] += 2.0 * a[:, 1]
+    mu[:, 2] += 2.0 * a[:, 2]
+    held = latent.held_directions(mu, a)
+    np.testing.assert_allclose(held[0], [1.0, 0, 0, 0], atol=0.06)
+    np.testing.assert_allclose(held[1], [0, 2.0, 0, 0], atol=0.06)
+    np.testing.assert_allclose(held[3], [0, 0, 0, 0], atol=0.06)
+    assert not held[5].any() and not held[4].any()
+    plain, balanced, _ = attribute_directions(mu, a)
+    # the other kinds drag attribute 1 or 2 along with attribute 0
+    assert plain[0, 1] > 0.8 and plain[0, 2] > 0.8
+    assert max(balanced[0, 1], balanced[0, 2]) > 0.5
