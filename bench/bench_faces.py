@@ -15,13 +15,15 @@ ratio = mean over images of the method's MSE / mean of the aligned MSE (1.0 woul
 column scores each input against itself instead, MSE(rec(y), y) / MSE(rec(x), x): how well the model
 reconstructs the crop it was given, framing errors not counted. Methods:
     undo paste   the exact inverse of the paste transform (resampling and JPEG loss only: the floor)
-    re-aligned   align_face on the aligned original itself, no photo: how far the detector's landmarks alone
-                 put CelebA's own framing (the floor of any landmark-based alignment)
-    landmarks    explorer.faces.align: eyes and (half weight) mouth corners -> CelebA's mean positions (the app)
+    re-aligned   align_face on the aligned original itself, no photo: how far the app moves CelebA's own
+                 framing; "landmarks only" without the framing network (the floor of any landmark alignment)
+    landmarks + framing network   explorer.faces.align, the app: eyes and (half weight) mouth corners ->
+                 CelebA's mean positions, then two passes of the framing network (explorer/framing.py)
+    landmarks only   the same without the framing network
     eyes         the two eyes alone -> CelebA's mean eye positions
     box          the detector's box -> CelebA's mean box, no eyes, no rotation
     centre crop  vae.preprocess(photo) unchanged: what the app did before
-A photo where no face is found falls back to the centre crop for the eyes and box rows (the app offers the
+A photo where no face is found falls back to the centre crop for the landmark, eyes and box rows (the app offers the
 same); the table also gives the ratio over the photos where the right face was found.
 """
 from __future__ import annotations
@@ -215,8 +217,8 @@ def main() -> None:
         own.setdefault(name, []).append(rec_mse(y, y))
         return rec_mse(y, x)
 
-    names = ["aligned original", "undo paste", "aligned original, re-aligned", "landmarks (the app)", "eyes", "box",
-             "centre crop"]
+    names = ["aligned original", "undo paste", "aligned original, re-aligned", "re-aligned, landmarks only",
+             "landmarks + framing network (the app)", "landmarks only", "eyes", "box", "centre crop"]
     mse = {k: [] for k in names}
     found_right, found_wrong, found_none, many = 0, 0, 0, 0
     hit = []  # per photo: was the right face found (for the detected-only ratios)
@@ -230,9 +232,10 @@ def main() -> None:
         x = vae.preprocess(a)
         mse["aligned original"].append(scored("aligned original", a))
         mse["undo paste"].append(scored("undo paste", Image.fromarray(_warp_back(np.asarray(photo), m))))
-        own_crop = faces.align_face(a)  # the floor of any landmark alignment: CelebA's framing vs the detector's
-        mse["aligned original, re-aligned"].append(scored("aligned original, re-aligned", own_crop)
-                                                   if own_crop is not None else float("nan"))
+        # CelebA's own framing against the app's, and against the landmarks' alone (their floor)
+        own_faces = faces.find_faces(a)
+        for k, refine in (("aligned original, re-aligned", True), ("re-aligned, landmarks only", False)):
+            mse[k].append(scored(k, faces.align(a, own_faces[0], refine=refine)) if own_faces else float("nan"))
         centre = scored("centre crop", photo)
         mse["centre crop"].append(centre)
         t = time.perf_counter()
@@ -250,9 +253,10 @@ def main() -> None:
             t = time.perf_counter()
             crop = faces.align(photo, face)
             t_align.append(time.perf_counter() - t)
-            mse["landmarks (the app)"].append(scored("landmarks (the app)", crop))
-            mse["eyes"].append(scored("eyes", faces.align(photo, face, "eyes")))
-            mse["box"].append(scored("box", faces.align(photo, face, "box")))
+            mse["landmarks + framing network (the app)"].append(scored("landmarks + framing network (the app)", crop))
+            mse["landmarks only"].append(scored("landmarks only", faces.align(photo, face, refine=False)))
+            mse["eyes"].append(scored("eyes", faces.align(photo, face, "eyes", refine=False)))
+            mse["box"].append(scored("box", faces.align(photo, face, "box", refine=False)))
             if save and n < 12:
                 photo.save(save / f"{n:02d}_photo.jpg")
                 crop.save(save / f"{n:02d}_aligned.png")
@@ -260,7 +264,7 @@ def main() -> None:
         else:
             found_none += not found
             found_wrong += bool(found)
-            for k in ("landmarks (the app)", "eyes", "box"):
+            for k in ("landmarks + framing network (the app)", "landmarks only", "eyes", "box"):
                 mse[k].append(centre)
                 own.setdefault(k, []).append(own["centre crop"][-1])
         hit.append(bool(right))

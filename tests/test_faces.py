@@ -40,20 +40,21 @@ def moved(m: np.ndarray, pts) -> list[tuple[float, float]]:
 
 
 # --------------------------------------------------------------------------------------------
-# Alignment, without the detector
+# Alignment, without the detector: the landmark maths on textures, so without the framing network,
+# which is tested on faces in test_framing.py
 # --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("method", ["landmarks", "eyes"])
 def test_a_face_already_at_the_target_comes_back_unchanged(method):
     img = smooth_image(*faces.ALIGNED_SIZE)
-    out = faces.align(img, face_at(faces.TARGET_LANDMARKS), method)
+    out = faces.align(img, face_at(faces.TARGET_LANDMARKS), method, refine=False)
     assert out.size == faces.ALIGNED_SIZE and out.mode == "RGB"
     assert np.abs(np.asarray(out, int) - np.asarray(img, int)).max() <= 1
 
 
 def test_box_alignment_maps_the_box_onto_celebas_mean_box():
     img = smooth_image(*faces.ALIGNED_SIZE)
-    out = faces.align(img, face_at(faces.TARGET_LANDMARKS, faces.TARGET_BOX), "box")
+    out = faces.align(img, face_at(faces.TARGET_LANDMARKS, faces.TARGET_BOX), "box", refine=False)
     assert np.abs(np.asarray(out, int) - np.asarray(img, int)).max() <= 1
 
 
@@ -67,7 +68,7 @@ def test_alignment_undoes_a_known_rotation_scale_and_shift(scale, angle):
     m[:, 2] += (w / 2 - 89 + 60, h / 2 - 109 - 40)  # off centre, all of it inside the photo
     photo = Image.fromarray(cv2.warpAffine(np.asarray(original), m, (w, h), flags=cv2.INTER_CUBIC,
                                            borderMode=cv2.BORDER_REFLECT_101))
-    out = faces.align(photo, face_at(moved(m, faces.TARGET_LANDMARKS)))
+    out = faces.align(photo, face_at(moved(m, faces.TARGET_LANDMARKS)), refine=False)
     # compare where the model looks (its centre crop); the photo's resampling costs a little sharpness
     cfg = PreprocessConfig(image_size=64, draft=False)
     a, b = preprocess_to_uint8(out, cfg).astype(int), preprocess_to_uint8(original, cfg).astype(int)

@@ -48,7 +48,8 @@ def _photos() -> list[tuple[str, bytes]]:
                              accept_multiple_files=True, key="recon_upload",
                              max_upload_size=uploads.MAX_BYTES // 2**20,
                              help="Each face is found, then turned and scaled so its eyes and mouth sit where "
-                                  "CelebA's aligned images have them, before the model's own crop and resize.")
+                                  "CelebA's aligned images have them, and a small network trained on CelebA "
+                                  "corrects the framing further, before the model's own crop and resize.")
     photos = [(f.name, f.getvalue()) for f in files or []]
     # The camera asks the browser for permission as soon as it is drawn, so it waits behind a toggle.
     if st.toggle("Take a photo with the camera", key="recon_camera_on"):
