@@ -6,7 +6,7 @@ and rebuilt without the training code.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 SUPPORTED_IMAGE_SIZES = (32, 64, 128)
 

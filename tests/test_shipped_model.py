@@ -4,7 +4,6 @@ import re
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from conftest import ROOT
 from explorer import load_checkpoint

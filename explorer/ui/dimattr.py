@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer import dimscores, latent, urlstate
-from explorer.ui.common import Model, bind, bound, show_faces, state, sync_url
+from explorer.ui.common import Model, bind, show_faces, state, sync_url
 
 CHART = "dimattr_chart"
 VALUES = np.linspace(-3.0, 3.0, 7)  # traversal values, in prior standard deviations
