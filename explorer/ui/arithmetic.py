@@ -11,7 +11,7 @@ from explorer.ui.common import Model, bind, face_picker, show_faces, state, sync
 from explorer.ui.live import component as live
 
 STRENGTHS = (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)
-DIRECTION_KINDS = {"balanced": "balanced (White 2016)", "held": "others fixed", "mean": "mean difference"}
+DIRECTION_KINDS = {"balanced": "balanced", "held": "others fixed", "mean": "mean diff."}
 
 
 def directions(model: Model, kind: str) -> np.ndarray:
@@ -66,7 +66,7 @@ def _edit_section(model: Model) -> None:
         bind("arith_dir", s.direction)
         st.segmented_control("Directions", list(DIRECTION_KINDS), format_func=DIRECTION_KINDS.get, key="arith_dir",
                              required=True, on_change=lambda: setattr(state(), "direction", st.session_state["arith_dir"]),
-                             help="Mean difference of the encodings with and without the attribute; 'balanced' "
+                             help="Mean difference of the encodings with and without the attribute; 'balanced' (White 2016) "
                                   "averages it within the strata of the most correlated other attribute, so "
                                   "that +Smiling does not also add High Cheekbones wholesale; 'others fixed' "
                                   "holds all 39 other attributes (a regression on all of them): the other "
