@@ -85,8 +85,8 @@ def _valid_half_frames(n: int) -> torch.Tensor:
 
 @realdata
 def test_the_shipped_network_undoes_a_random_move_of_celeba_faces():
-    """Valid-partition faces (people never trained on), moved by up to 8 px, 8% and 8°: two passes bring
-    them back to within a fraction of the move."""
+    """Valid-partition faces (people never trained on), moved by up to 8 px, 8% and 8° (9 px RMS on
+    average): two passes bring them back to under 2.5 px (1.9 px when the shipped weights were made)."""
     net = framing.load_net()
     frames = _valid_half_frames(120)
     moves = framing.random_moves(len(frames), torch.Generator().manual_seed(5))
@@ -99,7 +99,7 @@ def test_the_shipped_network_undoes_a_random_move_of_celeba_faces():
         after = framing.framing_rms(torch.stack([torch.from_numpy(_compose(m, p)) for m, p in
                                                  zip(left.numpy(), second.numpy())]).float(), torch.zeros_like(moves))
     assert before.mean() > 5
-    assert after.mean() < 0.45 * before.mean(), (before.mean(), after.mean())
+    assert after.mean() < 2.5 and after.mean() < 0.3 * before.mean(), (before.mean(), after.mean())
 
 
 def _compose(move: np.ndarray, correction: np.ndarray) -> np.ndarray:
