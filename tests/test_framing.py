@@ -64,6 +64,16 @@ def test_the_training_command_writes_weights_that_load(tmp_path):
     net = framing.load_net(str(out))
     move = framing.predict_move(np.zeros((218, 178, 3), np.uint8), net)
     assert move.shape == (4,) and np.isfinite(move).all()
+    # the second stage goes on from the first one's weights: with a learning rate of almost nothing, it
+    # ends where the first one did, not at a fresh network
+    second = tmp_path / "framing-2.pt"
+    r = subprocess.run([sys.executable, "-m", "train.framing", "--data-dir", str(data), "--init", str(out),
+                        "--small-moves", "0.5", "--lr", "1e-9", "--out", str(second), "--epochs", "1", "--batch", "4"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    first_w, second_w = (framing.FramingNet.load(p).head[-1].weight for p in (out, second))
+    assert torch.allclose(first_w, second_w, atol=1e-3)
+    assert not torch.allclose(first_w, framing.FramingNet().head[-1].weight, atol=1e-3)
 
 
 def test_the_training_command_names_an_image_of_the_wrong_size(tmp_path):
