@@ -104,8 +104,8 @@ def probabilities(model: AttributeCNN, images: torch.Tensor, batch: int = 512) -
     return torch.cat(out).numpy()
 
 
-def held_out_aucs(model: AttributeCNN, cache, valid_idx: np.ndarray) -> np.ndarray:
-    """The judge's own ROC AUC per attribute on the valid images: how far to trust it."""
-    p = probabilities(model, torch.from_numpy(np.ascontiguousarray(cache.images[valid_idx])))
-    a = cache.attributes[valid_idx].astype(bool)
+def held_out_aucs(p: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The judge's own ROC AUC per attribute from its probabilities ``p`` (N,40) on the valid images and
+    their 0/1 labels: how far to trust it."""
+    a = np.asarray(labels).astype(bool)
     return np.array([roc_auc(p[:, j], a[:, j]) for j in range(a.shape[1])])

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, settle, streamlit_server  # noqa: E402
+from test_browser import CHROMIUM, CHROMIUM_ARGS, open_face_map, settle, streamlit_server  # noqa: E402
 from test_browser_views import POINT  # noqa: E402
 
 PICK = """(el, k) => { const m = el.__facemap, n = m.data.x.length, W = m.width, H = m.height, out = [];
@@ -50,11 +50,7 @@ def run(ckpt: Path, moves: int, log: Path) -> dict:
             sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url + "/?view=map&faces=1")
-        fm = page.locator(".facemap")
-        fm.wait_for(timeout=1_800_000)
-        fm.evaluate("el => new Promise(ok => { const t = () => el.dataset.sheet === 'loaded' && "
-                    "Number(el.dataset.shown) > 0 ? ok() : setTimeout(t, 50); t(); })")
+        fm = open_face_map(page, url, 1_800_000)
         settle(page, 120_000)
         h = fm.element_handle()
         out["points"] = fm.evaluate("el => el.__facemap.data.x.length")

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter
 
-from explorer import faces, load_checkpoint
+from explorer import faces, framing, load_checkpoint
 from explorer.celeba import open_celeba
 
 
@@ -127,14 +127,9 @@ def _landmarks(index, rows) -> tuple[np.ndarray, np.ndarray, int, int]:
 def framing_error(pts: np.ndarray, method: str) -> np.ndarray:
     """Per image: how far the alignment would move an already aligned image, as the RMS displacement of
     a 9×9 grid over the model's crop (148×148 in the middle of 178×218), in pixels of the 178×218 frame."""
-    gx, gy = np.meshgrid(np.linspace(15, 163, 9), np.linspace(35, 183, 9))
-    grid = np.stack([gx.ravel(), gy.ravel(), np.ones(gx.size)], 1)
-    out = []
-    for p in pts:
-        m = faces._landmark_transform(faces.Face((0, 0, 1, 1), tuple(map(tuple, p)), 1.0),
-                                      faces.LANDMARK_WEIGHTS[method])
-        out.append(np.sqrt(((grid @ m.T - grid[:, :2]) ** 2).sum(1).mean()))
-    return np.array(out)
+    weights = faces.LANDMARK_WEIGHTS[method]
+    fits = (faces._landmark_transform(faces.Face((0, 0, 1, 1), tuple(map(tuple, p)), 1.0), weights) for p in pts)
+    return np.array([framing.transform_rms(m) for m in fits])
 
 
 def measure(data_dir: str, limit: int | None) -> None:

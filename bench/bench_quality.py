@@ -170,8 +170,8 @@ def main():
         t0 = time.perf_counter()
         clf = judges[kind] = train_classifier(first["cache"], first["tr"], balanced=balanced,
                                               log=lambda m: print(m, file=sys.stderr, flush=True))
-        auc = held_out_aucs(clf, first["cache"], first["va"])
-        p = probabilities(clf, real_va) > 0.5
+        probs = probabilities(clf, real_va)
+        auc, p = held_out_aucs(probs, va_attrs), probs > 0.5
         print(f"\n**the {kind} judge**: a {sum(q.numel() for q in clf.parameters()) / 1e6:.2f}M-parameter CNN "
               f"trained on the {len(first['tr'])} train images ({time.perf_counter() - t0:.0f} s here, or loaded); "
               f"mean held-out AUC of 40 {np.nanmean(auc):.3f}. On the real valid images: how often it sees the "

@@ -164,8 +164,9 @@ def align(img: Image.Image, face: Face, method: str = "landmarks", refine: bool 
     and shifts the detector's box onto CelebA's mean box. The last two are kept for comparison: they are
     measurably worse (bench/bench_faces.py). With ``refine`` (the default) the framing network
     (explorer/framing.py) then looks at the crop and moves it onto CelebA's own framing, twice: the
-    landmarks miss it by about 2.7 px RMS, the network's two passes by 1.5 px. Where the frame reaches past the photo's edge, the photo is
-    mirrored rather than padded with black, which the model never saw in training.
+    landmarks miss it by about 2.7 px RMS, the network's two passes by 1.5 px. Where the frame reaches past
+    the photo's edge, the photo is mirrored rather than padded with black, which the model never saw in
+    training.
     """
     rgb = upright_rgb(img)
     return _warp(rgb, frame_transform(rgb, face, method, refine))

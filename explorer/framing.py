@@ -110,6 +110,14 @@ def framing_rms(pa: torch.Tensor, pb: torch.Tensor) -> torch.Tensor:
     return (apply_move(pa, g) - apply_move(pb, g)).pow(2).sum(-1).mean(-1).sqrt()
 
 
+def transform_rms(m: np.ndarray) -> float:
+    """How far a 2×3 photo-to-frame transform (explorer.faces) moves an image that is already in CelebA's
+    framing: the RMS displacement of the crop grid, in frame pixels (0 for the identity)."""
+    g = crop_grid().double().numpy()
+    moved = g @ np.asarray(m, np.float64)[:, :2].T + np.asarray(m, np.float64)[:, 2]
+    return float(np.sqrt(((moved - g) ** 2).sum(1).mean()))
+
+
 @lru_cache(maxsize=1)
 def load_net(path: str = str(WEIGHTS)) -> FramingNet:
     return FramingNet.load(path).eval()
@@ -124,7 +132,8 @@ def predict_move(frame_rgb: np.ndarray, net: FramingNet | None = None) -> np.nda
     was 0.1 px closer than either with the first stage's weights (1.81 against 1.91 px RMS on the valid
     faces, after the landmark fit)."""
     if frame_rgb.shape[:2] != (FRAME[1], FRAME[0]):
-        raise ValueError(f"predict_move: a {FRAME[0]}×{FRAME[1]} frame is needed, not {frame_rgb.shape[1]}×{frame_rgb.shape[0]}")
+        raise ValueError(f"predict_move: a {FRAME[0]}×{FRAME[1]} frame is needed, "
+                         f"not {frame_rgb.shape[1]}×{frame_rgb.shape[0]}")
     half = frame_rgb.reshape(HALF[1], 2, HALF[0], 2, 3).mean((1, 3))  # 2×2 box average, as Image.reduce(2)
     x = torch.from_numpy(half.transpose(2, 0, 1)[None].astype(np.float32) / 255)
     both = (net or load_net())(torch.cat([x, x.flip(3)])).numpy().astype(np.float64)

@@ -108,6 +108,17 @@ def settle(page, timeout: float = 30_000) -> None:
     assert exc.count() == 0, exc.first.inner_text()
 
 
+def open_face_map(page, url: str, timeout: float):
+    """Open the map with faces on (faces=1) and wait until the sprite sheet has loaded and faces are drawn;
+    the map's canvas locator. ``timeout`` (ms) covers decoding every face the first time."""
+    page.goto(url + "/?view=map&faces=1")
+    fm = page.locator(".facemap")
+    fm.wait_for(timeout=timeout)
+    fm.evaluate("el => new Promise(ok => { const t = () => el.dataset.sheet === 'loaded' && "
+                "Number(el.dataset.shown) > 0 ? ok() : setTimeout(t, 50); t(); })")
+    return fm
+
+
 def main_images(page) -> list[str]:
     return page.eval_on_selector_all("[data-testid=stMain] [data-testid=stImage] img", "els => els.map(e => e.src)")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import (CHROMIUM, ROOT, browser_checkpoint, chromium_page, screenshot_dir, settle,
+from test_browser import (CHROMIUM, ROOT, browser_checkpoint, chromium_page, open_face_map, screenshot_dir, settle,
                           streamlit_server)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
@@ -42,12 +42,8 @@ def test_faces_on_the_map_hover_zoom_and_click(setup):
     ckpt, shots, tmp = setup
     with streamlit_server(ROOT / "app.py", "--checkpoint", str(ckpt), log=tmp / "server.log") as url, \
             chromium_page(failure=tmp / "failure.png", log=tmp / "server.log") as page:
-        page.goto(url + "/?view=map&faces=1")
-        fm = page.locator(".facemap")
         # decoding every face takes minutes on a busy 2-core machine the first time (then the disk cache)
-        fm.wait_for(timeout=600_000)
-        fm.evaluate("el => new Promise(ok => { const t = () => el.dataset.sheet === 'loaded' && "
-                    "Number(el.dataset.shown) > 0 ? ok() : setTimeout(t, 50); t(); })")
+        fm = open_face_map(page, url, 600_000)
         settle(page, 60_000)
         before = fm.evaluate(STATS)
         assert before["shown"] >= 20  # faces drawn at their points
