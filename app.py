@@ -8,10 +8,12 @@ default checkpoint, so the first visitor waits no longer than the next; each bro
 explorer/ui/page.py. The views live in explorer/ui, the math in explorer (latent.py, urlstate.py).
 """
 import streamlit as st
+from starlette.middleware import Middleware
 
-from explorer.ui.live.serve import routes
+from explorer.ui.live.serve import BootScript, routes
 from explorer.ui.server import lifespan
 
 # routes(): the in-browser decoder's files (ONNX Runtime Web and the exported decoder), served by this app
-# itself, so the page asks no other host for anything.
-app = st.App("explorer/ui/page.py", lifespan=lifespan, routes=routes())
+# itself, so the page asks no other host for anything. BootScript: the page starts that runtime from its
+# first line, while Streamlit's own code still loads.
+app = st.App("explorer/ui/page.py", lifespan=lifespan, routes=routes(), middleware=[Middleware(BootScript)])

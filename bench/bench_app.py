@@ -13,9 +13,11 @@ Measures, on this machine:
   * 8 browser sessions moving sliders at the same moment: errors, latency, and how often the model was
     loaded (it must be once);
   * the live sliders (decoded in the page by ONNX Runtime Web): a slider dragged with the button held
-    (--drag-moves small mouse moves over about 1.5 s, --drags times): distinct face frames drawn per
-    second while dragging, the in-browser decode time of one face (median, p95), and the time from
-    opening the page to the first live face.
+    (small mouse moves sent at --drag-hz for 1.5 s, --drags times, as a mouse reports them): distinct
+    face frames drawn per second while dragging, beside the input events and animation frames the page
+    got (Chromium hands a page at most one pointer move per frame, so the frame rate is the ceiling);
+    the same with a sweep made in the page, one new value per frame; the in-browser decode time of one
+    face (median, p95); and the time from opening the page to the first live face, with where it went.
 The server-side measurements run with EXPLORER_LIVE=0 (the fallback path, the numbers before live
 decoding); the live ones with it on.
 Times are taken inside the page (performance.now() from the key press to the frame after the image
@@ -24,6 +26,7 @@ loads), so Playwright's own round trips are not counted.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import sys
@@ -115,28 +118,29 @@ def bench_trivial(browser, moves: int, tmp: Path) -> dict:
 
 
 LIVE = "window.__vaeLive && window.__vaeLive.live_sliders"
-# Timestamps of the pointer going down and up, and the input events between (composed events reach the
-# document from the component's shadow root). Listeners are installed once per page.
-DRAG_MARKS_JS = """() => { const d = window.__drag = {down: null, up: null, inputs: 0};
+# Timestamps of the pointer going down and up, the input events between (composed events reach the
+# document from the component's shadow root), and the animation frames the page got meanwhile.
+DRAG_MARKS_JS = """() => { const d = window.__drag = {down: null, up: null, inputs: 0, frames: 0};
   if (window.__dragListening) return; window.__dragListening = true;
-  document.addEventListener('pointerdown', () => { window.__drag.down = performance.now(); }, {capture: true});
+  document.addEventListener('pointerdown', () => { const d = window.__drag; d.down = performance.now();
+    const tick = () => { if (d.up === null) { d.frames++; requestAnimationFrame(tick); } }; requestAnimationFrame(tick);
+  }, {capture: true});
   document.addEventListener('input', () => { if (window.__drag.up === null) window.__drag.inputs++; }, {capture: true});
   document.addEventListener('pointerup', () => { window.__drag.up = performance.now(); }, {capture: true}); }"""
 
-# A drag at the display's rate, made in the page: one new slider value per animation frame for `ms`,
-# as a fast hand on a 60 Hz screen gives. Measures what the decoder keeps up with, without Playwright's
-# per-move round trip (which, on a busy machine, delivers fewer moves than a person makes).
+# A drag at the display's rate, made in the page: one new slider value per animation frame for `ms`, a
+# straight sweep over 90% of the range, so every frame moves at least one step (0.06 per 60th of a second
+# on a -3..3 slider) and no value repeats. Measures what the decoder keeps up with, with no input path.
 RAF_DRAG_JS = """([input, ms]) => new Promise(res => {
-  const lo = parseFloat(input.min), hi = parseFloat(input.max), v0 = parseFloat(input.value);
+  const lo = parseFloat(input.min), hi = parseFloat(input.max), a = lo + 0.05 * (hi - lo), b = hi - 0.05 * (hi - lo);
   input.dispatchEvent(new PointerEvent('pointerdown', {bubbles: true, composed: true}));
-  const t0 = performance.now(); let n = 0;
-  const step = () => { const t = performance.now() - t0;
+  const t0 = performance.now(); let n = 0, frames = 0;
+  const step = () => { const t = performance.now() - t0; frames++;
     if (t >= ms) { input.dispatchEvent(new Event('change', {bubbles: true}));
                    input.dispatchEvent(new PointerEvent('pointerup', {bubbles: true, composed: true}));
-                   return res({t0, t1: performance.now(), inputs: n}); }
+                   return res({t0, t1: performance.now(), inputs: n, frames}); }
     const before = input.value;
-    input.value = Math.max(lo, Math.min(hi, v0 + 2.5 * Math.sin(2 * Math.PI * t / ms)));
-    // counted only when the slider's value changed: near the turns a value can repeat (the 0.05 step)
+    input.value = a + (b - a) * t / ms;
     if (input.value !== before) n++;
     input.dispatchEvent(new Event('input', {bubbles: true})); requestAnimationFrame(step); };
   requestAnimationFrame(step); })"""
@@ -147,55 +151,83 @@ def percentile(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
-def bench_live(browser, ckpt: Path, tmp: Path, drags: int, drag_moves: int, opens: int = 5) -> dict:
-    """Drag the first live slider back and forth with the mouse button held, and count the faces drawn."""
-    res: dict = {"first": [], "fps": [], "inputs_per_s": [], "decode": [], "raf_fps": [], "raf_inputs": []}
-    with streamlit_server(ROOT / "app.py", "--checkpoint", str(ckpt), log=tmp / "live.log") as url:
+async def _mouse_drag(page, cdp, a: float, b: float, y: float, hz: float, seconds: float) -> None:
+    """Press at x=a, move to x=b in moves sent every 1/hz s without waiting for Chromium to take each
+    one, as a mouse reports (125 Hz is a common USB mouse's rate), and release. Playwright's own
+    mouse.move waits for each move to be handled before sending the next, so it can never deliver more
+    than one move per frame, and delivers fewer whenever a frame is late."""
+    def send(kind, x, **kw):
+        return cdp.send("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left", **kw})
+
+    await send("mouseMoved", a, buttons=0)
+    await send("mousePressed", a, buttons=1, clickCount=1)
+    n, loop = max(2, round(hz * seconds)), asyncio.get_running_loop()
+    t0, sent = loop.time(), []
+    for i in range(1, n + 1):
+        sent.append(asyncio.ensure_future(send("mouseMoved", a + (b - a) * i / n, buttons=1)))
+        await asyncio.sleep(max(0.0, t0 + i / hz - loop.time()))
+    await asyncio.gather(*sent)
+    await send("mouseReleased", b, buttons=0, clickCount=1)
+
+
+async def _bench_live(url: str, drags: int, hz: float, opens: int) -> dict:
+    from playwright.async_api import async_playwright
+
+    res: dict = {"first": [], "timing": [], "fps": [], "inputs_per_s": [], "frames_per_s": [], "span": [],
+                 "decode": [], "raf_fps": [], "raf_inputs": [], "raf_frames": []}
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for i in range(opens + 1):
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url + "/?view=sliders")
-            page.wait_for_function(f"{LIVE} && {LIVE}.firstFace !== null", timeout=180_000)
-            err = page.evaluate(f"{LIVE}.error")
+            page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+            await page.goto(url + "/?view=sliders")
+            await page.wait_for_function(f"{LIVE} && {LIVE}.firstFace !== null", timeout=180_000)
+            err = await page.evaluate(f"{LIVE}.error")
             if err:
                 sys.exit(f"error: the live decoder failed in Chromium: {err}")
-            res["first"].append(page.evaluate(f"{LIVE}.firstFace"))  # ms since navigation start
-            res.setdefault("timing", []).append(page.evaluate("window.__vaeLiveTiming"))
+            res["first"].append(await page.evaluate(f"{LIVE}.firstFace"))  # ms since navigation start
+            res["timing"].append(await page.evaluate("window.__vaeLiveTiming"))
             if i < opens:
-                page.close()
+                await page.close()
+        cdp = await page.context.new_cdp_session(page)
         slider = page.locator(".st-key-live_sliders input[type=range]").first
-        box = slider.bounding_box()
+        box = await slider.bounding_box()
         y = box["y"] + box["height"] / 2
         xs = [box["x"] + box["width"] * f for f in (0.3, 0.8)]
         for k in range(drags):
-            page.wait_for_function(f"{LIVE}.idle", timeout=30_000)
-            page.evaluate(DRAG_MARKS_JS)
-            n0 = page.evaluate(f"{LIVE}.decodeMs.length")
+            await page.wait_for_function(f"{LIVE}.idle", timeout=30_000)
+            await page.evaluate(DRAG_MARKS_JS)
+            n0 = await page.evaluate(f"{LIVE}.decodeMs.length")
             a, b = xs if k % 2 == 0 else xs[::-1]
-            page.mouse.move(a, y)
-            page.mouse.down()
-            # Playwright sends the moves one after another without waiting for Python: about 1-2 s here
-            page.mouse.move(b, y, steps=drag_moves)
-            page.mouse.up()
-            d = page.evaluate("window.__drag")
-            times = page.evaluate(f"{LIVE}.frameTimes")
-            n = sum(1 for t in times if d["down"] <= t <= d["up"])
+            await _mouse_drag(page, cdp, a, b, y, hz, 1.5)
+            d = await page.evaluate("window.__drag")
+            times = await page.evaluate(f"{LIVE}.frameTimes")
             span = (d["up"] - d["down"]) / 1000
-            res["fps"].append(n / span)
+            res["fps"].append(sum(1 for t in times if d["down"] <= t <= d["up"]) / span)
             res["inputs_per_s"].append(d["inputs"] / span)
-            res["decode"] += page.evaluate(f"{LIVE}.decodeMs")[n0:]
-            res.setdefault("span", []).append(span)
-            page.wait_for_function("() => location.search.includes('dims=')", timeout=30_000)
+            res["frames_per_s"].append(d["frames"] / span)
+            res["span"].append(span)
+            res["decode"] += (await page.evaluate(f"{LIVE}.decodeMs"))[n0:]
+            await page.wait_for_function("() => location.search.includes('dims=')", timeout=30_000)
         for k in range(drags):
-            page.wait_for_function(f"{LIVE}.idle", timeout=30_000)
-            n0 = page.evaluate(f"{LIVE}.decodeMs.length")
-            r = page.evaluate(RAF_DRAG_JS, [slider.element_handle(), 1500])
-            times = page.evaluate(f"{LIVE}.frameTimes")
+            await page.wait_for_function(f"{LIVE}.idle", timeout=30_000)
+            n0 = await page.evaluate(f"{LIVE}.decodeMs.length")
+            r = await page.evaluate(RAF_DRAG_JS, [await slider.element_handle(), 1500])
+            times = await page.evaluate(f"{LIVE}.frameTimes")
             span = (r["t1"] - r["t0"]) / 1000
             res["raf_fps"].append(sum(1 for t in times if r["t0"] <= t <= r["t1"]) / span)
             res["raf_inputs"].append(r["inputs"] / span)
-            res["decode"] += page.evaluate(f"{LIVE}.decodeMs")[n0:]
-        page.close()
+            res["raf_frames"].append(r["frames"] / span)
+            res["decode"] += (await page.evaluate(f"{LIVE}.decodeMs"))[n0:]
+        await browser.close()
     return res
+
+
+def bench_live(ckpt: Path, tmp: Path, drags: int, hz: float, opens: int = 5) -> dict:
+    """Open the live sliders `opens` + 1 times (the first live face), then drag the first slider back and
+    forth with the mouse button held, and count the faces drawn. Playwright's async API: the mouse moves
+    are sent on a clock, not one after the other."""
+    with streamlit_server(ROOT / "app.py", "--checkpoint", str(ckpt), log=tmp / "live.log") as url:
+        return asyncio.run(_bench_live(url, drags, hz, opens))
 
 
 def bench_explorer(browser, ckpt: Path, moves: int, sessions: int, tmp: Path) -> dict:
@@ -274,13 +306,38 @@ def bench_map(browser, ckpt: Path, tmp: Path, trials: int = 10) -> tuple[int, li
     return rows, colour, proj
 
 
+def report_live(a, ckpt: Path, live: dict) -> None:
+    load = os.getloadavg()
+    print(f"\nmachine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
+          f"checkpoint {ckpt}")
+    med = statistics.median
+    print(f"live sliders: {a.drags} mouse drags, moves sent at {a.drag_hz:.0f} Hz, button held "
+          f"({min(live['span']):.1f}-{max(live['span']):.1f} s each): distinct faces drawn per second while "
+          f"dragging median {med(live['fps']):.1f} (min {min(live['fps']):.1f}); input events the page got "
+          f"per second {med(live['inputs_per_s']):.1f}; animation frames per second {med(live['frames_per_s']):.1f}")
+    print(f"live sliders: {a.drags} drags made in the page, one new value per animation frame for 1.5 s: distinct "
+          f"faces drawn per second median {med(live['raf_fps']):.1f} (min {min(live['raf_fps']):.1f}); new slider "
+          f"values per second {med(live['raf_inputs']):.1f}; animation frames per second {med(live['raf_frames']):.1f}")
+    dec = live["decode"]
+    print(f"live sliders: in-browser decode of one face median {med(dec):.1f} ms, "
+          f"p95 {percentile(dec, 0.95):.1f} ms (n={len(dec)})")
+    print(f"live sliders: page open -> first live face: first session {live['first'][0] / 1000:.2f} s, later "
+          f"sessions median {med(live['first'][1:]) / 1000:.2f} s (all: "
+          + ", ".join(f"{t / 1000:.2f}" for t in live["first"]) + ")")
+    for name, t in (("first session", live["timing"][0]), ("last session", live["timing"][-1])):
+        print(f"live sliders, {name}, ms since the page opened: runtime start begun at {t.get('start', 0):.0f} "
+              f"(module {t.get('import', 0):.0f}, worker + wasm {t.get('warm', 0):.0f}); component mounted at "
+              f"{t.get('mounted', 0):.0f}; decoder session {t.get('session', 0):.0f}; first face at "
+              f"{t.get('firstFace', 0):.0f}")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "celeba64.pt"))
     p.add_argument("--moves", type=int, default=30)
     p.add_argument("--sessions", type=int, default=8)
     p.add_argument("--drags", type=int, default=5, help="live sliders: drags to measure")
-    p.add_argument("--drag-moves", type=int, default=90, help="live sliders: mouse moves per drag")
+    p.add_argument("--drag-hz", type=float, default=125, help="live sliders: mouse moves sent per second")
     p.add_argument("--only-live", action="store_true", help="measure only the live sliders")
     a = p.parse_args(argv)
     ckpt = Path(a.checkpoint)
@@ -288,34 +345,18 @@ def main(argv=None) -> None:
         sys.exit(f"error: {ckpt} does not exist; pass --checkpoint PATH")
     from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp, sync_playwright() as pw:
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         tmp = Path(tmp)
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        live = bench_live(browser, ckpt, tmp, a.drags, a.drag_moves)
-        if not a.only_live:
+        live = bench_live(ckpt, tmp, a.drags, a.drag_hz)
+        if a.only_live:
+            return report_live(a, ckpt, live)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             trivial = bench_trivial(browser, a.moves, tmp)
             app = bench_explorer(browser, ckpt, a.moves, a.sessions, tmp)
             rows, colour, proj = bench_map(browser, ckpt, tmp)
-        browser.close()
-    load = os.getloadavg()
-    print(f"\nmachine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
-          f"checkpoint {ckpt}")
-    dec = live["decode"]
-    print(f"live sliders: {a.drags} mouse drags of {a.drag_moves} moves, button held ({min(live['span']):.1f}-"
-          f"{max(live['span']):.1f} s each): distinct faces drawn per second while dragging median "
-          f"{statistics.median(live['fps']):.0f} (min {min(live['fps']):.0f}); input events per second "
-          f"{statistics.median(live['inputs_per_s']):.0f}")
-    print(f"live sliders: {a.drags} drags made in the page, one value per animation frame for 1.5 s: distinct faces "
-          f"drawn per second median {statistics.median(live['raf_fps']):.0f} (min {min(live['raf_fps']):.0f}); "
-          f"new slider values per second {statistics.median(live['raf_inputs']):.0f}")
-    print(f"live sliders: in-browser decode of one face median {statistics.median(dec):.1f} ms, "
-          f"p95 {percentile(dec, 0.95):.1f} ms (n={len(dec)})")
-    print(f"live sliders: page open -> first live face: first session {live['first'][0] / 1000:.2f} s, later "
-          f"sessions median {statistics.median(live['first'][1:]) / 1000:.2f} s")
-    print(f"live sliders: where the first live face's time goes (first session, then the last): "
-          f"{live['timing'][0]}, {live['timing'][-1]}")
-    if a.only_live:
-        return
+            browser.close()
+    report_live(a, ckpt, live)
     print(f"slider -> image   trivial app   {stats(trivial['slider'])}")
     print(f"slider -> image   explorer      {stats(app['slider'])}")
     print(f"server start -> answering: {app['server_ready']:.1f} s (imports torch, loads the model)")

@@ -77,6 +77,66 @@ def test_the_runtime_files_are_committed_and_pinned():
     assert b"ONNX Runtime Web v" + ORT_VERSION.encode() in (VENDOR / "ort.wasm.bundle.min.mjs").read_bytes()[:200]
 
 
+def _through_boot_script(monkeypatch, live: str, accept: bytes, content_type: bytes, chunks: list[bytes],
+                         query: bytes = b""):
+    """What BootScript sends on for a page answered in ``chunks``, and the request headers the page saw."""
+    import asyncio
+
+    from explorer.ui.live.serve import BootScript
+
+    monkeypatch.setenv("EXPLORER_LIVE", live)
+    seen, sent = {}, []
+
+    async def page(scope, receive, send):
+        seen.update(dict(scope["headers"]))
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", content_type), (b"etag", b'"abc"'),
+            (b"content-length", str(sum(map(len, chunks))).encode())]})
+        for i, c in enumerate(chunks):
+            await send({"type": "http.response.body", "body": c, "more_body": i < len(chunks) - 1})
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/", "query_string": query, "headers": [
+        (b"accept", accept), (b"accept-encoding", b"gzip"), (b"if-none-match", b'"abc"')]}
+    asyncio.run(BootScript(page)(scope, None, send))
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return seen, dict(sent[0]["headers"]), body
+
+
+def test_every_html_page_starts_the_runtime_from_its_first_line(monkeypatch):
+    from explorer.ui.live.serve import BOOT_URL
+
+    html = [b"<!DOCTYPE html><html><head><meta charset='UTF-8'>", b"<title>x</title></head><body></body></html>"]
+    seen, headers, body = _through_boot_script(monkeypatch, "1", b"text/html,*/*", b"text/html; charset=utf-8", html)
+    head = b"<!DOCTYPE html><html><head>"
+    added = body[len(head):len(body) - len(b"".join(html)) + len(head)]
+    assert body.startswith(head) and body.endswith(b"".join(html)[len(head):])
+    # first the preload of the boot module (asked for before Streamlit's own modules), then the script
+    assert added.startswith(f'<link rel="modulepreload" href="{BOOT_URL}">'.encode())
+    assert f'<script type="module" async>import("{BOOT_URL}")'.encode() in added and added.endswith(b"</script>")
+    assert int(headers[b"content-length"]) == len(body) and b"etag" not in headers
+    # asked for uncompressed and unconditionally, so it can be edited and no stale page is kept
+    assert b"accept-encoding" not in seen and b"if-none-match" not in seen
+
+    assert b"openDecoder" not in body and b"b.startRuntime(" in body  # no decoder exported yet: the runtime
+
+    # once the default checkpoint's decoder is exported, it is downloaded and opened there too, unless
+    # the page asks for another checkpoint
+    from explorer.ui.live import serve
+    monkeypatch.setattr(serve, "default_decoder_url", lambda: "/live/decoder/abc.onnx")
+    for query, prefetched in ((b"view=sliders", True), (b"view=sliders&ckpt=celeba64-beta4.pt", False)):
+        body = _through_boot_script(monkeypatch, "1", b"text/html", b"text/html", html, query)[2]
+        assert (b'b.openDecoder("/live/ort-' in body and b'"/live/decoder/abc.onnx")' in body) == prefetched, query
+
+    # anything else passes as it was: other requests, other answers, live decoding turned off
+    for live, accept, ctype in (("1", b"*/*", b"text/html"), ("1", b"text/html", b"application/json"),
+                                ("0", b"text/html", b"text/html")):
+        seen, headers, body = _through_boot_script(monkeypatch, live, accept, ctype, html)
+        assert body == b"".join(html) and headers[b"etag"] == b'"abc"', (live, accept, ctype)
+
+
 def test_outside_app_py_the_views_decode_on_the_server_and_say_so():
     from streamlit.testing.v1 import AppTest
 
@@ -158,6 +218,9 @@ def test_a_drag_draws_many_frames_and_the_release_matches_the_server(server, pag
     page.goto(url + "/?view=sliders")
     # live once the runtime and the decoder have loaded (an export on a cold cache takes a while)
     page.wait_for_function(f"{STATS} && {STATS}.firstFace !== null", timeout=120_000)
+    # the runtime was started by the page's first line, before the view's component mounted
+    timing = page.evaluate("window.__vaeLiveTiming")
+    assert timing["start"] < timing["mounted"], timing
     slider = page.locator(f"{LIVE} input[type=range]").first
     dim = int(slider.get_attribute("data-id"))
     box = slider.bounding_box()

@@ -49,4 +49,5 @@ async def lifespan(app):
         # checkpoint's first run (seconds), so the server answers at once; pages decode on the server
         # until it is ready, then switch to live by themselves.
         serve.start_export(model)
+        serve.set_default(model)  # pages of this checkpoint fetch its decoder from their HTML's first line
     yield

@@ -8,7 +8,7 @@ import streamlit as st
 
 from explorer.imaging import image_grid, png_bytes, to_uint8_images
 from explorer.ui.live import serve
-from explorer.ui.live.serve import HERE, ORT_PREFIX
+from explorer.ui.live.serve import BOOT_URL, HERE, ORT_PREFIX
 
 OFF = "live_off"  # session_state key: why this session decodes on the server (set by the page's report)
 
@@ -53,7 +53,8 @@ def mount(key: str, url: str, model, spec: dict, on_release) -> None:
         if value:
             on_release(value)
 
-    data = {"name": key, "model": url, "ort": ORT_PREFIX, "dim": model.dim, "size": model.vae.image_size, **spec}
+    data = {"name": key, "model": url, "ort": ORT_PREFIX, "boot": BOOT_URL, "dim": model.dim,
+            "size": model.vae.image_size, **spec}
     _component(key=key, data=data, on_release_change=released, on_failed_change=lambda: _failed(key))
 
 
@@ -64,7 +65,8 @@ def preload(model) -> None:
     the page is still being drawn; a live view that mounts later finds its session ready or nearly so."""
     url, _ = decoder_url(model)
     if url is not None:
-        _component(key="live_preload", data={"name": "preload", "model": url, "ort": ORT_PREFIX, "preload": True})
+        _component(key="live_preload", data={"name": "preload", "model": url, "ort": ORT_PREFIX, "boot": BOOT_URL,
+                                                 "preload": True})
 
 
 def floats(z) -> list[float]:

@@ -1,7 +1,7 @@
 // The live decoder: holds z in the page, decodes it with ONNX Runtime Web (WebAssembly, one thread) on every
 // movement of a control, draws the faces on canvases, and tells Python the values only on release.
 //
-// data (from explorer/ui/live/__init__.py): {model, ort, dim, size, mode, base, controls, ...}
+// data (from explorer/ui/live/component.py): {model, ort, boot, dim, size, mode, base, controls, ...}
 //   a control: {id, label, min, max, step, value, set: DIM | add: [D floats]}; z = base, then each control
 //   sets one coordinate or adds value × vector, in order.
 //   mode "sliders": one face + a traversal strip of dimension `trav` over `steps`;
@@ -13,68 +13,21 @@
 // Measurements for tests and the bench: window.__vaeLive[name] = {ready, error, frames (distinct faces drawn),
 // frameTimes, decodeMs (main face), firstFace (performance.now() of the first face: ms since the page opened), idle}.
 
-const RUNTIME = { ort: null, sessions: new Map(), queue: Promise.resolve() };
-const timing = {}; // ms spent starting the runtime, for the bench (window.__vaeLiveTiming)
-window.__vaeLiveTiming = timing;
+const RUNTIME = { boot: null, queue: Promise.resolve() };
+const timing = (window.__vaeLiveTiming = window.__vaeLiveTiming || {}); // ms since the page opened, for the bench
 const STRIP_EVERY_MS = 150; // while dragging, the main face first; the strip catches up this often
 const PAD = 2; // pixels between faces, as in explorer.imaging.image_grid
 const INSTANCES = new WeakMap();
-// y = Identity(x), x: float[1]; opset 18 (onnx.helper, serialised and base64-encoded)
-const WARM_MODEL = Uint8Array.from(atob("CAg6OgoQCgF4EgF5IghJZGVudGl0eRIEd2FybVoPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEBI="),
-                                   (c) => c.charCodeAt(0));
 
-function origin(path) { return new URL(path, window.location.origin).href; }
-
-async function loadOrt(prefix) {
-  if (!RUNTIME.ort) {
-    RUNTIME.ort = (async () => {
-      if (typeof WebAssembly !== "object" || typeof WebAssembly.instantiate !== "function")
-        throw new Error("this browser cannot run WebAssembly");
-      const t0 = performance.now();
-      const ort = await import(origin(prefix + "ort.wasm.bundle.min.mjs"));
-      // The wasm is stored gzipped (14 MB -> 3.7 MB); app.py serves it with Content-Encoding: gzip and
-      // Content-Type: application/wasm, so the browser inflates it and compiles while it downloads
-      // (instantiateStreaming), and caches the compiled code for the next page.
-      ort.env.wasm.wasmPaths = { wasm: origin(prefix + "ort-wasm-simd-threaded.wasm") };
-      timing.import = performance.now() - t0;
-      // One thread: more need cross-origin isolation, and on 2 cores they measured no faster.
-      ort.env.wasm.numThreads = 1;
-      // Decode in ORT's own Web Worker, not on the page's thread: the page then handles the next pointer
-      // move and paints while a face decodes. Measured on 2 cores: 30 -> 55 faces/s while dragging.
-      ort.env.wasm.proxy = true;
-      // Start the worker and compile the wasm now, with a one-node model (Identity, 68 bytes), while the
-      // decoder's 5 MB are still downloading: the decoder's own session then only has to read its graph.
-      const t1 = performance.now(), warm = await ort.InferenceSession.create(WARM_MODEL);
-      timing.warm = performance.now() - t1;
-      warm.release();
-      return ort;
-    })();
-  }
-  return RUNTIME.ort;
+// boot.mjs starts the runtime and opens the decoders: usually under way since the HTML's first line.
+function boot(data) {
+  if (!RUNTIME.boot) RUNTIME.boot = import(new URL(data.boot, window.location.origin).href);
+  return RUNTIME.boot;
 }
 
-function fetchModel(url) { // started before the runtime loads: the two downloads overlap
-  return fetch(origin(url)).then((r) => {
-    if (!r.ok) throw new Error(`the decoder file answered HTTP ${r.status}`);
-    return r.arrayBuffer();
-  });
-}
+function loadOrt(data) { return boot(data).then((b) => b.startRuntime(data.ort)); }
 
-function session(url, ortReady) {
-  if (!RUNTIME.sessions.has(url)) {
-    const bytes = fetchModel(url);
-    RUNTIME.sessions.set(url, (async () => {
-      const ort = await ortReady, buf = await bytes, t0 = performance.now();
-      // "basic": the session starts in ~0.5 s instead of ~0.8 s with "all", whose layout rewrites made
-      // no face faster in WebAssembly.
-      const s = await ort.InferenceSession.create(new Uint8Array(buf), { executionProviders: ["wasm"],
-                                                                          graphOptimizationLevel: "basic" });
-      timing.session = performance.now() - t0;
-      return s;
-    })());
-  }
-  return RUNTIME.sessions.get(url);
-}
+function session(data, url) { return boot(data).then((b) => b.openDecoder(data.ort, url)); }
 
 // One decode at a time for the whole page: a wasm session is not re-entrant.
 function serial(fn) {
@@ -345,9 +298,7 @@ function structure(d) {
 export default function (component) {
   const { parentElement, data, setTriggerValue } = component;
   if (data.preload) { // the sidebar's empty instance: start the runtime and the session, draw nothing
-    const ortReady = loadOrt(data.ort);
-    ortReady.catch(() => {}); // a view's own instance reports failures
-    session(data.model, ortReady).catch(() => {});
+    session(data, data.model).catch(() => {}); // a view's own instance reports failures
     return;
   }
   const key = data.name; // the view's key (Streamlit's own key for the instance is an internal id)
@@ -384,8 +335,8 @@ export default function (component) {
     inst.session = null;
     (async () => {
       try {
-        const ortReady = loadOrt(data.ort), s = await session(url, ortReady);
-        inst.ort = await ortReady;
+        const s = await session(data, url);
+        inst.ort = await loadOrt(data);
         if (inst.modelUrl !== url) return;
         inst.session = s;
         st.ready = true;

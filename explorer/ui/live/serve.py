@@ -3,6 +3,8 @@ itself, run once per checkpoint version in a background thread. No Streamlit her
 before the runtime exists."""
 from __future__ import annotations
 
+import functools
+import json
 import os
 import sys
 import threading
@@ -15,6 +17,7 @@ VENDOR = HERE / "vendor"
 ORT_VERSION = "1.30.0"  # scripts/fetch_ort_web.py pins the same version and its sha256
 ORT_PREFIX = f"/live/ort-{ORT_VERSION}/"
 DECODER_PREFIX = "/live/decoder/"
+BOOT_URL = "/live/boot.mjs"  # starts the runtime; the page's HTML imports it first (BootScript), live.js next
 # URL name -> (file in VENDOR, media type, extra headers). The wasm is committed gzipped and sent as is with
 # Content-Encoding: gzip: the browser inflates it and can compile it while it streams in.
 RUNTIME_FILES = {
@@ -25,6 +28,7 @@ RUNTIME_FILES = {
 _served = False  # True once app.py's server started with routes(): only then can the page fetch the files
 _exports: dict[str, Path] = {}  # file name under DECODER_PREFIX -> ONNX file (only these are served)
 _futures: dict[str, Future] = {}  # model.key -> export in progress or done
+_default: str | None = None  # model.key of the checkpoint a page opens without ?ckpt= (set by the lifespan)
 _lock = threading.Lock()
 _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-export")
 
@@ -36,7 +40,7 @@ _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-export")
 def routes() -> list:
     """Starlette routes for ``st.App(routes=...)``: the runtime and the exported decoders, from this
     process only (the page asks no other host for anything)."""
-    from starlette.responses import FileResponse, PlainTextResponse
+    from starlette.responses import PlainTextResponse, Response
     from starlette.routing import Route
 
     immutable = {"Cache-Control": "public, max-age=31536000, immutable"}  # names carry version / hash
@@ -46,15 +50,99 @@ def routes() -> list:
         if entry is None or not (VENDOR / entry[0]).is_file():
             return PlainTextResponse("not found", status_code=404)
         file, media, extra = entry
-        return FileResponse(VENDOR / file, media_type=media, headers={**immutable, **extra})
+        return Response(_read(VENDOR / file), media_type=media, headers={**immutable, **extra})
+
+    async def boot(request):
+        # not immutable: its name carries no version, and an edit must reach the next page
+        return Response(_read(HERE / "boot.mjs"), media_type="text/javascript", headers={"Cache-Control": "no-cache"})
 
     async def decoder(request):
         path = _exports.get(request.path_params["name"])
         if path is None or not path.is_file():
             return PlainTextResponse("not found", status_code=404)
-        return FileResponse(path, media_type="application/octet-stream", headers=immutable)
+        return Response(_read(path), media_type="application/octet-stream", headers=immutable)
 
-    return [Route(ORT_PREFIX + "{name}", runtime), Route(DECODER_PREFIX + "{name}", decoder)]
+    return [Route(ORT_PREFIX + "{name}", runtime), Route(DECODER_PREFIX + "{name}", decoder), Route(BOOT_URL, boot)]
+
+
+@functools.lru_cache(maxsize=16)
+def _read_cached(path: Path, mtime_ns: int) -> bytes:
+    return path.read_bytes()
+
+
+def _read(path: Path) -> bytes:
+    """A served file's bytes, read once per version. Sent in one piece: streamed from disk in 64 KB
+    chunks (FileResponse), the 5 MB decoder took 0.8-1 s to reach a page while the server ran the
+    page's script on 2 busy cores."""
+    return _read_cached(path, path.stat().st_mtime_ns)
+
+
+def live_enabled() -> bool:
+    return os.environ.get("EXPLORER_LIVE", "1") != "0"
+
+
+class BootScript:
+    """ASGI middleware for ``st.App(middleware=...)``: puts one line at the top of every HTML page the app
+    sends, which starts the runtime (boot.mjs) and the default decoder's download as soon as the browser
+    reads it. Without it both started only when the first component mounted, after Streamlit's code had
+    loaded and the script had run (2.2 s on 2 cores), and the first live face waited for them in turn.
+
+    Navigation requests (those that accept text/html) are asked for without compression and without
+    validators, so the HTML can be edited and is never answered by an unedited 304; the edited page drops
+    its ETag and gets its new length. Nothing else passes through here changed."""
+
+    @staticmethod
+    def tag(query: bytes) -> bytes:
+        """Preload links for the runtime's modules and, for a page of the default checkpoint whose decoder
+        is exported, the decoder (a page with ?ckpt= may open another one); then the script that starts
+        them. The links come first in the page, so the browser asks for these files before Streamlit's 80
+        modules: with 6 connections to the server, a file asked for from a script waited behind all of
+        them (1 s). A failure is reported by live.js, which gets the same promises."""
+        decoder = default_decoder_url() if b"ckpt=" not in query else None
+        # (no preload for the wasm: ORT's worker fetches it, and a page's preload serves only the page)
+        links = [f'<link rel="modulepreload" href="{BOOT_URL}">',
+                 f'<link rel="modulepreload" href="{ORT_PREFIX}ort.wasm.bundle.min.mjs">']
+        if decoder:
+            links.append(f'<link rel="preload" href="{decoder}" as="fetch" crossorigin>')
+        start = (f"b.openDecoder({json.dumps(ORT_PREFIX)}, {json.dumps(decoder)})" if decoder
+                 else f"b.startRuntime({json.dumps(ORT_PREFIX)})")
+        return ("".join(links) + f'<script type="module" async>import({json.dumps(BOOT_URL)}).then((b) => '
+                f'{start}).catch(() => {{}});</script>').encode()
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if (scope["type"] != "http" or scope.get("method") != "GET" or not live_enabled()
+                or not (VENDOR / RUNTIME_FILES["ort.wasm.bundle.min.mjs"][0]).is_file()
+                or b"text/html" not in dict(scope.get("headers") or []).get(b"accept", b"")):
+            return await self.app(scope, receive, send)
+        drop = {b"accept-encoding", b"if-none-match", b"if-modified-since"}
+        scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() not in drop]}
+        start, body = None, []
+
+        async def edit(message):
+            nonlocal start
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers") or [])
+                if not headers.get(b"content-type", b"").startswith(b"text/html"):
+                    start = False  # not a page: as it is
+                    return await send(message)
+                start = message
+                return None
+            if start is False or message["type"] != "http.response.body":
+                return await send(message)
+            body.append(message.get("body", b""))
+            if message.get("more_body"):
+                return None
+            html = b"".join(body)
+            i = html.find(b"<head>")
+            html = html[:i + 6] + self.tag(scope.get("query_string", b"")) + html[i + 6:] if i >= 0 else html
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in {b"content-length", b"etag"}]
+            await send({**start, "headers": headers + [(b"content-length", str(len(html)).encode())]})
+            await send({"type": "http.response.body", "body": html})
+
+        await self.app(scope, receive, edit)
 
 
 def mark_served() -> None:
@@ -62,6 +150,17 @@ def mark_served() -> None:
     (as `discover_asgi_app` does) serves nothing yet."""
     global _served
     _served = True
+
+
+def set_default(model) -> None:
+    """The checkpoint pages open by default: its decoder is prefetched from the HTML's first line."""
+    global _default
+    _default = model.key
+
+
+def default_decoder_url() -> str | None:
+    fut = _futures.get(_default) if _default else None
+    return fut.result() if fut is not None and fut.done() and fut.exception() is None else None
 
 
 def start_export(model) -> Future:
@@ -92,7 +191,7 @@ def pending(model) -> bool:
 def status(model, off: str | None = None, wait: float = 0.0) -> tuple[str | None, str | None]:
     """(decoder URL, None) when a session can decode live, else (None, why not). ``off``: the reason
     this session's browser gave for not running the decoder, if it did."""
-    if os.environ.get("EXPLORER_LIVE", "1") == "0":
+    if not live_enabled():
         return None, "live preview turned off (EXPLORER_LIVE=0)"
     if not _served:
         return None, "live preview needs the app started with `streamlit run app.py`"

@@ -1,0 +1,72 @@
+// Starting ONNX Runtime Web (its module, its Web Worker and the wasm compile: about 0.9 s on 2 cores) and
+// downloading the decoder (5 MB).
+//
+// Imported twice in a page, evaluated once (a module is one instance per page): first by the one-line
+// script that app.py's middleware puts at the top of the HTML (serve.BootScript), so both start while
+// Streamlit's own code loads and its script runs (2 s before any component mounts); then by live.js,
+// which gets the same promises, most often already settled.
+const timing = (window.__vaeLiveTiming = window.__vaeLiveTiming || {}); // for the bench
+// y = Identity(x), x: float[1]; opset 18 (onnx.helper, serialised and base64-encoded)
+const WARM_MODEL = Uint8Array.from(atob("CAg6OgoQCgF4EgF5IghJZGVudGl0eRIEd2FybVoPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEBI="),
+                                   (c) => c.charCodeAt(0));
+let started = null;
+const sessions = new Map(); // decoder URL -> promise of its session
+
+function origin(path) { return new URL(path, window.location.origin).href; }
+
+// The ort module, with its worker started and the wasm compiled. `prefix`: where app.py serves the runtime.
+export function startRuntime(prefix) {
+  if (!started) {
+    started = (async () => {
+      if (typeof WebAssembly !== "object" || typeof WebAssembly.instantiate !== "function")
+        throw new Error("this browser cannot run WebAssembly");
+      const t0 = performance.now();
+      timing.start = t0;
+      const ort = await import(origin(prefix + "ort.wasm.bundle.min.mjs"));
+      // The wasm is stored gzipped (14 MB -> 3.7 MB); app.py serves it with Content-Encoding: gzip and
+      // Content-Type: application/wasm, so the browser inflates it and compiles while it downloads
+      // (instantiateStreaming), and caches the compiled code for the next page.
+      ort.env.wasm.wasmPaths = { wasm: origin(prefix + "ort-wasm-simd-threaded.wasm") };
+      timing.import = performance.now() - t0;
+      // One thread: more need cross-origin isolation, and on 2 cores they measured no faster.
+      ort.env.wasm.numThreads = 1;
+      // Decode in ORT's own Web Worker, not on the page's thread: the page then handles the next pointer
+      // move and paints while a face decodes. Measured on 2 cores: 30 -> 55 faces/s while dragging.
+      ort.env.wasm.proxy = true;
+      // Start the worker and compile the wasm now, with a one-node model (Identity, 68 bytes), before
+      // the decoder (5 MB) is known: the decoder's own session then only has to read its graph.
+      const t1 = performance.now(), warm = await ort.InferenceSession.create(WARM_MODEL);
+      timing.warm = performance.now() - t1;
+      warm.release();
+      return ort;
+    })();
+  }
+  return started;
+}
+
+function fetchBytes(url) {
+  timing.fetch = performance.now();
+  return fetch(origin(url)).then((r) => {
+    if (!r.ok) throw new Error(`the decoder file answered HTTP ${r.status}`);
+    return r.arrayBuffer();
+  }).then((buf) => { timing.fetched = performance.now(); return buf; });
+}
+
+// The decoder at `url` as an ort session, once per page: its download overlaps the runtime's start.
+// The HTML's first line opens the page's default checkpoint's decoder; live.js asks for the one it needs.
+export function openDecoder(prefix, url) {
+  if (!sessions.has(url)) {
+    const bytes = fetchBytes(url), ortReady = startRuntime(prefix);
+    sessions.set(url, (async () => {
+      const ort = await ortReady, buf = await bytes, t0 = performance.now();
+      // "basic": the session starts in ~0.5 s instead of ~0.8 s with "all", whose layout rewrites made
+      // no face faster in WebAssembly.
+      const s = await ort.InferenceSession.create(new Uint8Array(buf), { executionProviders: ["wasm"],
+                                                                          graphOptimizationLevel: "basic" });
+      timing.session = performance.now() - t0;
+      timing.sessionReady = performance.now();
+      return s;
+    })());
+  }
+  return sessions.get(url);
+}
