@@ -42,7 +42,7 @@ LANDMARK_WEIGHTS = {"eyes": (1.0, 1.0, 0.0, 0.0, 0.0), "landmarks": (1.0, 1.0, 0
 DETECT_SIDE = 1024  # photos are searched at most this large, so a 12-MP photo costs what a 1-MP one does
 MIN_FACE = 20  # smallest face searched for, in pixels of the (shrunk) search image
 MIN_SCORE = 0.9  # MTCNN's last-stage probability; its own default (0.7) lets textures through
-REFINE_STEPS = 2  # framing-network passes after the landmark fit (explorer/framing.py): 1.64 px, then 1.52
+REFINE_STEPS = 3  # framing-network passes after the landmark fit (explorer/framing.py): 1.72, 1.47, then 1.41 px
 
 
 @dataclass(frozen=True)
@@ -163,8 +163,8 @@ def align(img: Image.Image, face: Face, method: str = "landmarks", refine: bool 
     weight, land on CelebA's mean positions; ``"eyes"`` uses the two eyes alone; ``"box"`` only scales
     and shifts the detector's box onto CelebA's mean box. The last two are kept for comparison: they are
     measurably worse (bench/bench_faces.py). With ``refine`` (the default) the framing network
-    (explorer/framing.py) then looks at the crop and moves it onto CelebA's own framing, twice: the
-    landmarks miss it by about 2.7 px RMS, the network's two passes by 1.5 px. Where the frame reaches past
+    (explorer/framing.py) then looks at the crop and moves it onto CelebA's own framing, three times: the
+    landmarks miss it by about 2.7 px RMS, the network's three passes by 1.4 px. Where the frame reaches past
     the photo's edge, the photo is mirrored rather than padded with black, which the model never saw in
     training.
     """

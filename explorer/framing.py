@@ -6,8 +6,9 @@ reconstruction error. Landmarks cannot do better, because the detector's landmar
 CelebA was aligned by. So a small CNN, trained on CelebA's aligned images themselves, looks at a crop
 and predicts the similarity Q that would carry it back: the crop B is taken to be I∘Q, with I the face in
 CelebA's framing, and the corrected photo-to-frame transform is Q·m. Training shows it each aligned image
-moved by a random shift (±8 px), scale (±8%) and turn (±8°) and asks for that move back; a second
-stage goes on with mostly half-size moves, where the landmark fit leaves a face (``python -m train.framing``).
+moved by a random shift (±8 px), scale (±8%) and turn (±8°) and asks for that move back; a second and
+a third stage go on with mostly half-size, then 30%-size moves, where the landmark fit leaves a face
+(``python -m train.framing``).
 
 Coordinates are pixels of the 178×218 frame; Q(p) = [[1+a, −b], [b, 1+a]]·(p − c) + c + (tx, ty) about the
 frame's centre c, which is linear in its four parameters (tx, ty, a, b). The network reads the frame at

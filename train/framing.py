@@ -3,7 +3,9 @@
     python -m train.framing --data-dir ../shared/celeba-sample --data-dir ../shared/celeba-extra-halfres \
         --out runs/framing-1.pt --epochs 16
     python -m train.framing --data-dir ../shared/celeba-sample --data-dir ../shared/celeba-extra-halfres \
-        --init runs/framing-1.pt --lr 5e-4 --small-moves 0.5 --epochs 10 --out explorer/framing.pt
+        --init runs/framing-1.pt --lr 5e-4 --small-moves 0.5 --epochs 10 --out runs/framing-2.pt
+    python -m train.framing --data-dir ../shared/celeba-sample --data-dir ../shared/celeba-extra-halfres \
+        --init runs/framing-2.pt --lr 3e-4 --small-moves 0.3 --epochs 14 --out explorer/framing.pt
 
 Every train-partition image is read once at half resolution (89×109: the official 178×218 images are
 2×2-averaged, the half-resolution ones taken as they are) and kept in memory as uint8 (0.4 GB for 15,000
@@ -58,7 +60,7 @@ def valid_error(net: framing.FramingNet, frames: torch.Tensor, seed: int = 1) ->
 def train(frames: torch.Tensor, valid: torch.Tensor | None, epochs: int, batch: int = 128, lr: float = 2e-3,
           seed: int = 0, init: framing.FramingNet | None = None, small_moves: float = 1.0,
           log=print) -> framing.FramingNet:
-    """``init``: go on from these weights (the second stage). ``small_moves`` < 1: 70% of the batches are
+    """``init``: go on from these weights (the second and third stages). ``small_moves`` < 1: 70% of the batches are
     moved by at most that share of the full range, which trains precision where the landmark fit leaves
     a face (about 2.7 px off); the other 30% keep the full range."""
     torch.manual_seed(seed)
@@ -103,7 +105,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--init", default=None, help="go on from these weights (a second stage)")
+    p.add_argument("--init", default=None, help="go on from these weights (a later stage)")
     p.add_argument("--small-moves", type=float, default=1.0,
                    help="below 1: 70%% of the batches are moved by at most this share of the full range")
     a = p.parse_args(argv)
