@@ -151,7 +151,7 @@ def percentile(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
-async def _mouse_drag(page, cdp, a: float, b: float, y: float, hz: float, seconds: float) -> None:
+async def _mouse_drag(cdp, a: float, b: float, y: float, hz: float, seconds: float) -> None:
     """Press at x=a, move to x=b in moves sent every 1/hz s without waiting for Chromium to take each
     one, as a mouse reports (125 Hz is a common USB mouse's rate), and release. Playwright's own
     mouse.move waits for each move to be handled before sending the next, so it can never deliver more
@@ -198,7 +198,7 @@ async def _bench_live(url: str, drags: int, hz: float, opens: int) -> dict:
             await page.evaluate(DRAG_MARKS_JS)
             n0 = await page.evaluate(f"{LIVE}.decodeMs.length")
             a, b = xs if k % 2 == 0 else xs[::-1]
-            await _mouse_drag(page, cdp, a, b, y, hz, 1.5)
+            await _mouse_drag(cdp, a, b, y, hz, 1.5)
             d = await page.evaluate("window.__drag")
             times = await page.evaluate(f"{LIVE}.frameTimes")
             span = (d["up"] - d["down"]) / 1000

@@ -59,10 +59,10 @@ def mount(key: str, url: str, model, spec: dict, on_release) -> None:
 
 
 def preload(model) -> None:
-    """Start the page's runtime and decoder session before any view asks for a face: an empty instance of
-    the component, mounted at the end of the sidebar, early in the script run. Streamlit then loads the
-    component's code sooner, and the runtime (wasm compile, 5 MB decoder, session) starts while the rest of
-    the page is still being drawn; a live view that mounts later finds its session ready or nearly so."""
+    """Open this session's decoder before any view asks for a face: an empty instance of the component at
+    the end of the sidebar. The page's first lines (serve.BootScript) already start the runtime and open
+    the default checkpoint's decoder; this covers the checkpoint chosen in the sidebar or by ?ckpt=, so a
+    live view (on this view or the next one) finds its session ready or nearly so."""
     url, _ = decoder_url(model)
     if url is not None:
         _component(key="live_preload", data={"name": "preload", "model": url, "ort": ORT_PREFIX, "boot": BOOT_URL,

@@ -14,7 +14,7 @@
 // frameTimes, decodeMs (main face), firstFace (performance.now() of the first face: ms since the page opened), idle}.
 
 const RUNTIME = { boot: null, queue: Promise.resolve() };
-const timing = (window.__vaeLiveTiming = window.__vaeLiveTiming || {}); // ms since the page opened, for the bench
+const timing = (window.__vaeLiveTiming = window.__vaeLiveTiming || {}); // ms, for the bench (shared with boot.mjs)
 const STRIP_EVERY_MS = 150; // while dragging, the main face first; the strip catches up this often
 const PAD = 2; // pixels between faces, as in explorer.imaging.image_grid
 const INSTANCES = new WeakMap();

@@ -11,6 +11,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
+from urllib.parse import parse_qs
 
 HERE = Path(__file__).resolve().parent
 VENDOR = HERE / "vendor"
@@ -98,7 +99,7 @@ class BootScript:
         them. The links come first in the page, so the browser asks for these files before Streamlit's 80
         modules: with 6 connections to the server, a file asked for from a script waited behind all of
         them (1 s). A failure is reported by live.js, which gets the same promises."""
-        decoder = default_decoder_url() if b"ckpt=" not in query else None
+        decoder = default_decoder_url() if "ckpt" not in parse_qs(query.decode("latin-1")) else None
         # (no preload for the wasm: ORT's worker fetches it, and a page's preload serves only the page)
         links = [f'<link rel="modulepreload" href="{BOOT_URL}">',
                  f'<link rel="modulepreload" href="{ORT_PREFIX}ort.wasm.bundle.min.mjs">']
@@ -113,9 +114,10 @@ class BootScript:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if (scope["type"] != "http" or scope.get("method") != "GET" or not live_enabled()
-                or not (VENDOR / RUNTIME_FILES["ort.wasm.bundle.min.mjs"][0]).is_file()
-                or b"text/html" not in dict(scope.get("headers") or []).get(b"accept", b"")):
+        # Every static file of every page load passes here: the cheap header test first, the file last.
+        if (scope["type"] != "http" or scope.get("method") != "GET"
+                or b"text/html" not in dict(scope.get("headers") or []).get(b"accept", b"")
+                or not live_enabled() or not (VENDOR / RUNTIME_FILES["ort.wasm.bundle.min.mjs"][0]).is_file()):
             return await self.app(scope, receive, send)
         drop = {b"accept-encoding", b"if-none-match", b"if-modified-since"}
         scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() not in drop]}
