@@ -14,10 +14,12 @@ Measures, on this machine:
     loaded (it must be once);
   * the live sliders (decoded in the page by ONNX Runtime Web): a slider dragged with the button held
     (small mouse moves sent at --drag-hz for 1.5 s, --drags times, as a mouse reports them): distinct
-    face frames drawn per second while dragging, beside the input events and animation frames the page
-    got (Chromium hands a page at most one pointer move per frame, so the frame rate is the ceiling);
-    the same with a sweep made in the page, one new value per frame; the in-browser decode time of one
-    face (median, p95); and the time from opening the page to the first live face, with where it went.
+    faces drawn per second while dragging, the animation frames, those that showed a new face and
+    those in which the slider got a new value (no face can be new in the others; Chromium hands a page
+    about one pointer move per frame), and the strips redrawn per second; for the first slider (the
+    dimension the strip traverses, whose strip stays) and the second (whose strip is redrawn); the same
+    with a sweep made in the page, one new value per frame; the in-browser decode time of one face
+    (median, p95); and the time from opening the page to the first live face, with where it went.
 The server-side measurements run with EXPLORER_LIVE=0 (the fallback path, the numbers before live
 decoding); the live ones with it on.
 Times are taken inside the page (performance.now() from the key press to the frame after the image
@@ -120,13 +122,21 @@ def bench_trivial(browser, moves: int, tmp: Path) -> dict:
 LIVE = "window.__vaeLive && window.__vaeLive.live_sliders"
 # Timestamps of the pointer going down and up, the input events between (composed events reach the
 # document from the component's shadow root), and the animation frames the page got meanwhile.
-DRAG_MARKS_JS = """() => { const d = window.__drag = {down: null, up: null, inputs: 0, frames: 0};
+# Counts, while the button is held, the input events, the animation frames, and the frames that showed a
+# new face (a face can be drawn twice in one frame when two moves come in it: the screen shows the last),
+# and the frames in which the slider got at least one new value (no face can be new in the others).
+DRAG_MARKS_JS = """() => { const d = window.__drag = {down: null, up: null, inputs: 0, frames: 0, shown: 0, moved: 0, fresh: false};
   if (window.__dragListening) return; window.__dragListening = true;
   document.addEventListener('pointerdown', () => { const d = window.__drag; d.down = performance.now();
-    const tick = () => { if (d.up === null) { d.frames++; requestAnimationFrame(tick); } }; requestAnimationFrame(tick);
+    let seen = (%(live)s).frames;
+    const tick = () => { if (d.up === null) { d.frames++; const f = (%(live)s).frames; if (f !== seen) { d.shown++; seen = f; }
+                                              if (d.fresh) { d.moved++; d.fresh = false; }
+                                              requestAnimationFrame(tick); } };
+    requestAnimationFrame(tick);
   }, {capture: true});
-  document.addEventListener('input', () => { if (window.__drag.up === null) window.__drag.inputs++; }, {capture: true});
+  document.addEventListener('input', () => { const d = window.__drag; if (d.up === null) { d.inputs++; d.fresh = true; } }, {capture: true});
   document.addEventListener('pointerup', () => { window.__drag.up = performance.now(); }, {capture: true}); }"""
+DRAG_MARKS_JS = DRAG_MARKS_JS % {"live": LIVE}
 
 # A drag at the display's rate, made in the page: one new slider value per animation frame for `ms`, a
 # straight sweep over 90% of the range, so every frame moves at least one step (0.06 per 60th of a second
@@ -134,16 +144,17 @@ DRAG_MARKS_JS = """() => { const d = window.__drag = {down: null, up: null, inpu
 RAF_DRAG_JS = """([input, ms]) => new Promise(res => {
   const lo = parseFloat(input.min), hi = parseFloat(input.max), a = lo + 0.05 * (hi - lo), b = hi - 0.05 * (hi - lo);
   input.dispatchEvent(new PointerEvent('pointerdown', {bubbles: true, composed: true}));
-  const t0 = performance.now(); let n = 0, frames = 0;
+  const t0 = performance.now(); let n = 0, frames = 0, shown = 0, seen = (%(live)s).frames;
   const step = () => { const t = performance.now() - t0; frames++;
+    const f = (%(live)s).frames; if (f !== seen) { shown++; seen = f; }
     if (t >= ms) { input.dispatchEvent(new Event('change', {bubbles: true}));
                    input.dispatchEvent(new PointerEvent('pointerup', {bubbles: true, composed: true}));
-                   return res({t0, t1: performance.now(), inputs: n, frames}); }
+                   return res({t0, t1: performance.now(), inputs: n, frames, shown}); }
     const before = input.value;
     input.value = a + (b - a) * t / ms;
     if (input.value !== before) n++;
     input.dispatchEvent(new Event('input', {bubbles: true})); requestAnimationFrame(step); };
-  requestAnimationFrame(step); })"""
+  requestAnimationFrame(step); })""" % {"live": LIVE}
 
 
 def percentile(xs: list[float], q: float) -> float:
@@ -173,8 +184,7 @@ async def _mouse_drag(cdp, a: float, b: float, y: float, hz: float, seconds: flo
 async def _bench_live(url: str, drags: int, hz: float, opens: int) -> dict:
     from playwright.async_api import async_playwright
 
-    res: dict = {"first": [], "timing": [], "fps": [], "inputs_per_s": [], "frames_per_s": [], "span": [],
-                 "decode": [], "raf_fps": [], "raf_inputs": [], "raf_frames": []}
+    res: dict = {"first": [], "timing": [], "decode": []}
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for i in range(opens + 1):
@@ -189,35 +199,46 @@ async def _bench_live(url: str, drags: int, hz: float, opens: int) -> dict:
             if i < opens:
                 await page.close()
         cdp = await page.context.new_cdp_session(page)
-        slider = page.locator(".st-key-live_sliders input[type=range]").first
-        box = await slider.bounding_box()
-        y = box["y"] + box["height"] / 2
-        xs = [box["x"] + box["width"] * f for f in (0.3, 0.8)]
-        for k in range(drags):
-            await page.wait_for_function(f"{LIVE}.idle", timeout=30_000)
-            await page.evaluate(DRAG_MARKS_JS)
-            n0 = await page.evaluate(f"{LIVE}.decodeMs.length")
-            a, b = xs if k % 2 == 0 else xs[::-1]
-            await _mouse_drag(cdp, a, b, y, hz, 1.5)
-            d = await page.evaluate("window.__drag")
-            times = await page.evaluate(f"{LIVE}.frameTimes")
-            span = (d["up"] - d["down"]) / 1000
-            res["fps"].append(sum(1 for t in times if d["down"] <= t <= d["up"]) / span)
-            res["inputs_per_s"].append(d["inputs"] / span)
-            res["frames_per_s"].append(d["frames"] / span)
-            res["span"].append(span)
-            res["decode"] += (await page.evaluate(f"{LIVE}.decodeMs"))[n0:]
-            await page.wait_for_function("() => location.search.includes('dims=')", timeout=30_000)
-        for k in range(drags):
-            await page.wait_for_function(f"{LIVE}.idle", timeout=30_000)
-            n0 = await page.evaluate(f"{LIVE}.decodeMs.length")
-            r = await page.evaluate(RAF_DRAG_JS, [await slider.element_handle(), 1500])
-            times = await page.evaluate(f"{LIVE}.frameTimes")
-            span = (r["t1"] - r["t0"]) / 1000
-            res["raf_fps"].append(sum(1 for t in times if r["t0"] <= t <= r["t1"]) / span)
-            res["raf_inputs"].append(r["inputs"] / span)
-            res["raf_frames"].append(r["frames"] / span)
-            res["decode"] += (await page.evaluate(f"{LIVE}.decodeMs"))[n0:]
+        # Steady state: the main faces decode on the page's thread once it has been idle (live.js).
+        await page.wait_for_function(f"{LIVE}.lane === 'inline'", timeout=30_000)
+        # The first slider is the dimension the strip traverses (its faces stay as they are); the second
+        # is another one, so the strip is redrawn while it is dragged.
+        for which in (0, 1):
+            r_ = res[which] = {"fps": [], "inputs_per_s": [], "frames_per_s": [], "shown": [], "moved": [], "span": [],
+                               "strips": [], "raf_fps": [], "raf_inputs": [], "raf_frames": [], "raf_shown": []}
+            slider = page.locator(".st-key-live_sliders input[type=range]").nth(which)
+            box = await slider.bounding_box()
+            y = box["y"] + box["height"] / 2
+            xs = [box["x"] + box["width"] * f for f in (0.3, 0.8)]
+            for k in range(drags):
+                await page.wait_for_function(f"{LIVE}.idle", timeout=30_000)
+                await page.evaluate(DRAG_MARKS_JS)
+                n0, s0, q0 = await page.evaluate(f"[{LIVE}.decodeMs.length, {LIVE}.strips, location.search]")
+                a, b = xs if k % 2 == 0 else xs[::-1]
+                await _mouse_drag(cdp, a, b, y, hz, 1.5)
+                d = await page.evaluate("window.__drag")
+                times, s1 = await page.evaluate(f"[{LIVE}.frameTimes, {LIVE}.strips]")
+                span = (d["up"] - d["down"]) / 1000
+                r_["fps"].append(sum(1 for t in times if d["down"] <= t <= d["up"]) / span)
+                r_["inputs_per_s"].append(d["inputs"] / span)
+                r_["frames_per_s"].append(d["frames"] / span)
+                r_["shown"].append(d["shown"] / span)
+                r_["moved"].append(d["moved"] / span)
+                r_["strips"].append((s1 - s0) / span)
+                r_["span"].append(span)
+                res["decode"] += (await page.evaluate(f"{LIVE}.decodeMs"))[n0:]
+                await page.wait_for_function("(q) => location.search !== q", arg=q0, timeout=30_000)
+            for k in range(drags):
+                await page.wait_for_function(f"{LIVE}.idle", timeout=30_000)
+                n0 = await page.evaluate(f"{LIVE}.decodeMs.length")
+                r = await page.evaluate(RAF_DRAG_JS, [await slider.element_handle(), 1500])
+                times = await page.evaluate(f"{LIVE}.frameTimes")
+                span = (r["t1"] - r["t0"]) / 1000
+                r_["raf_fps"].append(sum(1 for t in times if r["t0"] <= t <= r["t1"]) / span)
+                r_["raf_inputs"].append(r["inputs"] / span)
+                r_["raf_frames"].append(r["frames"] / span)
+                r_["raf_shown"].append(r["shown"] / span)
+                res["decode"] += (await page.evaluate(f"{LIVE}.decodeMs"))[n0:]
         await browser.close()
     return res
 
@@ -311,13 +332,18 @@ def report_live(a, ckpt: Path, live: dict) -> None:
     print(f"\nmachine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
           f"checkpoint {ckpt}")
     med = statistics.median
-    print(f"live sliders: {a.drags} mouse drags, moves sent at {a.drag_hz:.0f} Hz, button held "
-          f"({min(live['span']):.1f}-{max(live['span']):.1f} s each): distinct faces drawn per second while "
-          f"dragging median {med(live['fps']):.1f} (min {min(live['fps']):.1f}); input events the page got "
-          f"per second {med(live['inputs_per_s']):.1f}; animation frames per second {med(live['frames_per_s']):.1f}")
-    print(f"live sliders: {a.drags} drags made in the page, one new value per animation frame for 1.5 s: distinct "
-          f"faces drawn per second median {med(live['raf_fps']):.1f} (min {min(live['raf_fps']):.1f}); new slider "
-          f"values per second {med(live['raf_inputs']):.1f}; animation frames per second {med(live['raf_frames']):.1f}")
+    for which, name in ((0, "the traversed dimension (the strip's faces stay)"), (1, "another dimension (the strip is redrawn)")):
+        r = live[which]
+        print(f"live sliders, {name}: {a.drags} mouse drags, moves sent at {a.drag_hz:.0f} Hz, button held "
+              f"({min(r['span']):.1f}-{max(r['span']):.1f} s each): distinct faces drawn per second median "
+              f"{med(r['fps']):.1f} (min {min(r['fps']):.1f}); animation frames per second {med(r['frames_per_s']):.1f}, "
+              f"of which showed a new face {med(r['shown']):.1f} (min {min(r['shown']):.1f}) and got a new value "
+              f"{med(r['moved']):.1f}; input events per second {med(r['inputs_per_s']):.1f}; strips redrawn per second {med(r['strips']):.1f}")
+        print(f"live sliders, {name}: {a.drags} drags made in the page, one new value per animation frame for "
+              f"1.5 s: distinct faces drawn per second median {med(r['raf_fps']):.1f} (min {min(r['raf_fps']):.1f}); "
+              f"animation frames per second {med(r['raf_frames']):.1f}, of which showed a new face "
+              f"{med(r['raf_shown']):.1f} (min {min(r['raf_shown']):.1f}); new slider values per second "
+              f"{med(r['raf_inputs']):.1f}")
     dec = live["decode"]
     print(f"live sliders: in-browser decode of one face median {med(dec):.1f} ms, "
           f"p95 {percentile(dec, 0.95):.1f} ms (n={len(dec)})")

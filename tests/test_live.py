@@ -256,6 +256,68 @@ def test_a_drag_draws_many_frames_and_the_release_matches_the_server(server, pag
         page.screenshot(path=Path(os.environ["EXPLORER_SCREENSHOTS"]) / "sliders-live.png")
 
 
+def _drag_held(pg, slider, a: float, b: float):
+    """Press on `slider` at fraction a of its width and move to b in small steps; the button stays held."""
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    x0, x1 = box["x"] + box["width"] * a, box["x"] + box["width"] * b
+    pg.mouse.move(x0, y)
+    pg.mouse.down()
+    for i in range(1, 41):
+        pg.mouse.move(x0 + (x1 - x0) * i / 40, y)
+        pg.wait_for_timeout(16)
+
+
+@browser
+@pytest.mark.slow
+@needs_chromium
+def test_the_strip_follows_another_dimension_while_dragged_and_stays_for_its_own(server, page):
+    from explorer import latent, load_checkpoint
+    from explorer.imaging import to_uint8_images
+    from explorer.ui.sliders import TRAVERSAL
+
+    url, ckpt, tmp = server
+    page.goto(url + "/?view=sliders")
+    page.wait_for_function(f"{STATS} && {STATS}.firstFace !== null", timeout=120_000)
+    # once the page is idle, the main faces decode on its own thread and the worker keeps the strip
+    page.wait_for_function(f"{STATS}.lane === 'inline' && {STATS}.idle", timeout=30_000)
+    sliders = page.locator(f"{LIVE} input[type=range]")
+    own, other = int(sliders.nth(0).get_attribute("data-id")), int(sliders.nth(1).get_attribute("data-id"))
+    strip0, strips0, frames0 = (_canvas_pixels(page, f"{LIVE} canvas.strip"), page.evaluate(f"{STATS}.strips"),
+                                page.evaluate(f"{STATS}.frames"))
+
+    # the traversed dimension itself: every face of its strip sets that coordinate, so the strip stays
+    _drag_held(page, sliders.nth(0), 0.5, 0.8)
+    page.wait_for_function(f"{STATS}.frames >= {frames0 + 10}", timeout=10_000)
+    assert page.evaluate(f"{STATS}.strips") == strips0
+    page.mouse.up()
+    page.wait_for_function("() => location.search.includes('dims=')", timeout=30_000)
+    page.wait_for_function(f"{STATS}.idle", timeout=10_000)
+    assert page.evaluate(f"{STATS}.strips") == strips0
+    assert np.array_equal(_canvas_pixels(page, f"{LIVE} canvas.strip"), strip0)
+
+    # another dimension: the strip is redrawn while the button is still held
+    q = page.evaluate("location.search")
+    _drag_held(page, sliders.nth(1), 0.5, 0.9)
+    page.wait_for_function(f"{STATS}.strips >= {strips0 + 2}", timeout=10_000)
+    assert page.evaluate("location.search") == q  # not released yet
+    page.mouse.up()
+    page.wait_for_function("(q) => location.search !== q", arg=q, timeout=30_000)
+    moved = float(page.evaluate(f"{STATS}.values")[str(other)])
+    page.wait_for_function(f"{STATS}.idle && Math.abs({STATS}.values[{json.dumps(str(other))}] - {moved}) < 1e-5",
+                           timeout=10_000)
+    # the strip at rest: the server's traversal of the same z, face by face, within 2/255
+    z = _z_from_page(page)
+    want = to_uint8_images(load_checkpoint(ckpt).decode(latent.traversal(z, own, TRAVERSAL)))
+    got = _canvas_pixels(page, f"{LIVE} canvas.strip")
+    S = want.shape[1]
+    assert got.shape == (S, len(want) * S + (len(want) - 1) * 2, 3)
+    for k, face in enumerate(want):
+        assert np.abs(got[:, k * (S + 2):k * (S + 2) + S].astype(int) - face.astype(int)).max() <= 2, k
+    assert not np.array_equal(got, strip0)
+    assert page.foreign == [], page.foreign
+
+
 @browser
 @pytest.mark.slow
 @needs_chromium

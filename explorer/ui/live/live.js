@@ -11,11 +11,13 @@
 // Triggers: "release" {values: {id: value}} when a control is let go; "failed" "reason" when the runtime
 // cannot start (Python then draws this view on the server).
 // Measurements for tests and the bench: window.__vaeLive[name] = {ready, error, frames (distinct faces drawn),
-// frameTimes, decodeMs (main face), firstFace (performance.now() of the first face: ms since the page opened), idle}.
+// frameTimes, decodeMs (main face), strips (whole strips drawn), lane (where main faces decode: "worker",
+// then "inline"), firstFace (performance.now() of the first face: ms since the page opened), idle}.
 
-const RUNTIME = { boot: null, queue: Promise.resolve() };
+const RUNTIME = { boot: null, queues: {} }; // queues: lane -> the promise of its last decode
+const INLINE = "inline"; // boot.mjs's lane that decodes on the page's thread
 const timing = (window.__vaeLiveTiming = window.__vaeLiveTiming || {}); // ms, for the bench (shared with boot.mjs)
-const STRIP_EVERY_MS = 150; // while dragging, the main face first; the strip catches up this often
+const STRIP_EVERY_MS = 150; // while dragging, the strip is redrawn this often (the main face on every move)
 const PAD = 2; // pixels between faces, as in explorer.imaging.image_grid
 const INSTANCES = new WeakMap();
 
@@ -25,20 +27,20 @@ function boot(data) {
   return RUNTIME.boot;
 }
 
-function loadOrt(data) { return boot(data).then((b) => b.startRuntime(data.ort)); }
+function loadOrt(data, lane = "") { return boot(data).then((b) => b.startRuntime(data.ort, lane)); }
 
-function session(data, url) { return boot(data).then((b) => b.openDecoder(data.ort, url)); }
+function session(data, url, lane = "") { return boot(data).then((b) => b.openDecoder(data.ort, url, lane)); }
 
-// One decode at a time for the whole page: a wasm session is not re-entrant.
-function serial(fn) {
-  const run = RUNTIME.queue.then(fn, fn);
-  RUNTIME.queue = run.catch(() => {});
+// One decode at a time per lane for the whole page: a wasm session is not re-entrant.
+function serial(lane, fn) {
+  const run = (RUNTIME.queues[lane] || Promise.resolve()).then(fn, fn);
+  RUNTIME.queues[lane] = run.catch(() => {});
   return run;
 }
 
 function stats(key) {
   window.__vaeLive = window.__vaeLive || {};
-  return (window.__vaeLive[key] = window.__vaeLive[key] || { ready: false, error: null, frames: 0, draws: 0,
+  return (window.__vaeLive[key] = window.__vaeLive[key] || { ready: false, error: null, frames: 0, draws: 0, strips: 0,
                                                               decodeMs: [], frameTimes: [], firstFace: null, values: null,
                                                               idle: false });
 }
@@ -108,12 +110,13 @@ function draw(canvas, out, n, S, first = 0) {
   }
 }
 
-async function decode(inst, zs) {
-  const d = inst.data, D = d.dim, flat = new Float32Array(zs.length * D);
+// Decode with `via`, inst.main or inst.strip: an {ort, session, lane}.
+async function decode(inst, zs, via = inst.main) {
+  const d = inst.data, D = d.dim, flat = new Float32Array(zs.length * D), { ort, session } = via;
   zs.forEach((z, i) => flat.set(z, i * D));
-  return serial(async () => {
+  return serial(via.lane, async () => {
     const t0 = performance.now();
-    const res = await inst.session.run({ z: new inst.ort.Tensor("float32", flat, [zs.length, D]) });
+    const res = await session.run({ z: new ort.Tensor("float32", flat, [zs.length, D]) });
     return [res.image.data, performance.now() - t0];
   });
 }
@@ -121,18 +124,77 @@ async function decode(inst, zs) {
 function schedule(inst, strip = true) {
   inst.mainDirty = true;
   if (strip && inst.el.strip) inst.stripDirty = true; // (pad and scrubber have no strip)
+  nextFrame(inst);
   pump(inst);
+  if (inst.strip) pumpStrip(inst);
+}
+
+// At most one main face is started per animation frame, with the values of that moment; decoded in
+// ~8 ms, it is shown by the next frame. A mouse can report twice in one frame: a second face started
+// then could never be shown (the screen shows the last face drawn before it paints) and would hold the
+// page's thread for another decode.
+function nextFrame(inst) {
+  if (inst.frameAsked) return;
+  inst.frameAsked = true;
+  requestAnimationFrame(() => { inst.frameAsked = false; inst.startedThisFrame = false; pump(inst); });
+}
+
+// Whether `strip` differs from the strip last drawn, noting it as drawn. Dragging the traversed dimension
+// itself leaves every face of its strip as it was (each sets that coordinate): nothing to decode.
+function newStrip(inst, strip) {
+  if (!strip.length) return false;
+  const key = strip.map((z) => z.join(",")).join(";");
+  if (key === inst.stripKey) return false;
+  inst.stripKey = key;
+  return true;
+}
+
+// The strip in its own lane: all its faces in one batch, at most every STRIP_EVERY_MS while dragging.
+async function pumpStrip(inst) {
+  if (inst.stripBusy || !inst.strip) return;
+  inst.stripBusy = true;
+  const st = stats(inst.key), S = inst.data.size;
+  try {
+    while (inst.stripDirty && inst.el.strip) {
+      const wait = inst.dragging ? STRIP_EVERY_MS - (performance.now() - inst.lastStrip) : 0;
+      if (wait > 0) { setTimeout(() => pumpStrip(inst), wait); break; }
+      inst.stripDirty = false;
+      const [, strip] = faces(inst); // a snapshot: the strip is drawn from one set of values
+      if (!newStrip(inst, strip)) continue;
+      inst.lastStrip = performance.now();
+      const [out] = await decode(inst, strip, inst.strip);
+      draw(inst.el.strip, out, strip.length, S);
+      st.strips++;
+    }
+  } catch (e) {
+    fail(inst, `decoding failed: ${e && e.message ? e.message : e}`);
+  } finally {
+    inst.stripBusy = false;
+    st.idle = !inst.mainDirty && !inst.stripDirty && !inst.busy;
+  }
+}
+
+// One strip face per turn in the main lane, so a new main face waits for one decode at most, not for the strip.
+async function stripFace(inst) {
+  const job = inst.stripJob, [out] = await decode(inst, [job.zs[job.i]]);
+  draw(inst.el.strip, out, job.zs.length, inst.data.size, job.i);
+  if (++job.i === job.zs.length) { inst.stripJob = null; inst.lastStrip = performance.now(); stats(inst.key).strips++; }
 }
 
 async function pump(inst) {
-  if (inst.busy || !inst.session) return;
+  if (inst.busy || !inst.main) return;
   inst.busy = true;
   const st = stats(inst.key), S = inst.data.size;
   st.idle = false;
   try {
     for (;;) {
-      if (inst.mainDirty) {
+      if (inst.mainDirty && inst.startedThisFrame) {
+        nextFrame(inst); // this frame has its face: the next one starts at the next frame
+        if (!inst.strip && inst.stripJob) await stripFace(inst); // meanwhile, one strip face (one lane)
+        else break;
+      } else if (inst.mainDirty) {
         inst.mainDirty = false;
+        inst.startedThisFrame = true;
         const snap = { ...inst.values }, [main] = faces(inst), sig = JSON.stringify(snap) + inst.sig;
         const [out, ms] = await decode(inst, main);
         draw(inst.el.main, out, main.length, S);
@@ -147,25 +209,40 @@ async function pump(inst) {
         st.values = snap; // the values of the frame on screen
         if (st.firstFace === null) { st.firstFace = performance.now(); timing.firstFace = st.firstFace; timing.mounted = inst.mountedAt; }
         inst.el.main.dataset.sig = sig;
+      } else if (inst.strip) {
+        break; // the strip has its own lane (pumpStrip)
       } else if (inst.stripJob) {
-        // One strip face per turn, so a new main face waits for one decode at most, not for the strip.
-        const job = inst.stripJob, [out] = await decode(inst, [job.zs[job.i]]);
-        draw(inst.el.strip, out, job.zs.length, S, job.i);
-        if (++job.i === job.zs.length) { inst.stripJob = null; inst.lastStrip = performance.now(); }
+        await stripFace(inst);
       } else if (inst.stripDirty && inst.el.strip) {
         const wait = inst.dragging ? STRIP_EVERY_MS - (performance.now() - inst.lastStrip) : 0;
         if (wait > 0) { setTimeout(() => pump(inst), wait); break; }
         inst.stripDirty = false;
         const [, strip] = faces(inst); // a snapshot: the strip is drawn from one set of values
-        if (strip.length) inst.stripJob = { zs: strip, i: 0 };
+        if (newStrip(inst, strip)) inst.stripJob = { zs: strip, i: 0 };
       } else break;
     }
   } catch (e) {
     fail(inst, `decoding failed: ${e && e.message ? e.message : e}`);
   } finally {
     inst.busy = false;
-    st.idle = !inst.mainDirty && !inst.stripDirty && !inst.stripJob;
+    st.idle = !inst.mainDirty && !inst.stripDirty && !inst.stripJob && !inst.stripBusy;
   }
+}
+
+// After the first faces, when the page is idle: a session on the page's thread for the main faces (its
+// start holds the thread ~0.4 s, once), and the worker's session goes on with the strip alone, in
+// parallel. Until then, and if it cannot open, the worker draws both, the strip one face per turn.
+function openInline(inst, data, url) {
+  const go = () => Promise.all([session(data, url, INLINE), loadOrt(data, INLINE)]).then(([session, ort]) => {
+    if (inst.modelUrl !== url || !inst.main) return;
+    inst.strip = inst.main;
+    inst.main = { ort, session, lane: INLINE };
+    stats(inst.key).lane = INLINE;
+    if (inst.stripJob) { inst.stripJob = null; inst.stripKey = null; inst.stripDirty = true; } // redrawn whole there
+    if (inst.stripDirty) pumpStrip(inst);
+  }).catch((e) => console.warn("[vae-live] faces decode in the worker only:", e && e.message ? e.message : e));
+  if (window.requestIdleCallback) window.requestIdleCallback(go, { timeout: 3000 });
+  else setTimeout(go, 500);
 }
 
 function fail(inst, reason) {
@@ -246,6 +323,7 @@ function build(inst) {
   root.innerHTML = "";
   inst.repaintPad = null;
   inst.stripJob = null;
+  inst.stripKey = null; // a new canvas: nothing drawn on it yet
   root.className = `live mode-${d.mode}`;
   const left = document.createElement("div"), right = document.createElement("div");
   left.className = "faces"; right.className = "controls";
@@ -256,7 +334,7 @@ function build(inst) {
   const cap = document.createElement("div");
   cap.className = "cap main-cap"; cap.textContent = d.caption || "";
   const status = document.createElement("div");
-  status.className = "status"; status.textContent = inst.session ? "" : "starting the in-browser decoder…";
+  status.className = "status"; status.textContent = inst.main ? "" : "starting the in-browser decoder…";
   left.append(main, cap);
   inst.el = { main, status, strip: null };
   if (d.steps && d.steps.length) {
@@ -305,7 +383,7 @@ export default function (component) {
   let inst = INSTANCES.get(parentElement);
   const root = parentElement.querySelector(".live");
   if (!inst || inst.root !== root) {
-    inst = { root, key, mountedAt: performance.now(), busy: false, dragging: false, lastStrip: 0, lastSig: null, session: null, ort: null };
+    inst = { root, key, mountedAt: performance.now(), busy: false, dragging: false, lastStrip: 0, lastSig: null, main: null, strip: null };
     INSTANCES.set(parentElement, inst);
   }
   inst.setTriggerValue = setTriggerValue;
@@ -332,19 +410,22 @@ export default function (component) {
   const st = stats(key);
   if (inst.modelUrl !== data.model) { // first mount, or another checkpoint: (re)start the session
     const url = (inst.modelUrl = data.model);
-    inst.session = null;
+    inst.main = null;
+    inst.strip = null;
+    inst.stripKey = null; // another decoder: the same z draw other faces
     (async () => {
       try {
-        const s = await session(data, url);
-        inst.ort = await loadOrt(data);
+        const s = await session(data, url), ort = await loadOrt(data);
         if (inst.modelUrl !== url) return;
-        inst.session = s;
+        inst.main = { ort, session: s, lane: "" };
+        st.lane = "worker";
         st.ready = true;
         inst.el.status.textContent = "";
         schedule(inst);
+        openInline(inst, data, url);
       } catch (e) {
         fail(inst, `the in-browser decoder could not start: ${e && e.message ? e.message : e}`);
       }
     })();
-  } else if (inst.session) schedule(inst);
+  } else if (inst.main) schedule(inst);
 }
