@@ -207,6 +207,18 @@ def _canvas_pixels(pg, sel: str) -> np.ndarray:
     return np.array(data, np.uint8).reshape(h, w, 4)[..., :3]
 
 
+def _drag_held(pg, slider, a: float, b: float, moves: int = 40):
+    """Press on `slider` at fraction a of its width and move to b in small steps; the button stays held."""
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    x0, x1 = box["x"] + box["width"] * a, box["x"] + box["width"] * b
+    pg.mouse.move(x0, y)
+    pg.mouse.down()
+    for i in range(1, moves + 1):
+        pg.mouse.move(x0 + (x1 - x0) * i / moves, y)
+        pg.wait_for_timeout(16)
+
+
 @browser
 @pytest.mark.slow
 @needs_chromium
@@ -223,15 +235,8 @@ def test_a_drag_draws_many_frames_and_the_release_matches_the_server(server, pag
     assert timing["start"] < timing["mounted"], timing
     slider = page.locator(f"{LIVE} input[type=range]").first
     dim = int(slider.get_attribute("data-id"))
-    box = slider.bounding_box()
     before = page.evaluate(f"{STATS}.frames")
-    y = box["y"] + box["height"] / 2
-    x0, x1 = box["x"] + box["width"] * 0.5, box["x"] + box["width"] * 0.9
-    page.mouse.move(x0, y)
-    page.mouse.down()
-    for i in range(1, 61):  # ~1-2 s of small moves, the button held
-        page.mouse.move(x0 + (x1 - x0) * i / 60, y)
-        page.wait_for_timeout(16)
+    _drag_held(page, slider, 0.5, 0.9, moves=60)  # ~1-2 s of small moves, the button held
     # still held: the face has followed the pointer, and the URL has not been written yet
     page.wait_for_function(f"{STATS}.frames >= {before + 10}", timeout=10_000)
     assert "dims=" not in page.url
@@ -254,18 +259,6 @@ def test_a_drag_draws_many_frames_and_the_release_matches_the_server(server, pag
     assert page.foreign == [], page.foreign
     if os.environ.get("EXPLORER_SCREENSHOTS"):  # the README's picture of the live sliders
         page.screenshot(path=Path(os.environ["EXPLORER_SCREENSHOTS"]) / "sliders-live.png")
-
-
-def _drag_held(pg, slider, a: float, b: float):
-    """Press on `slider` at fraction a of its width and move to b in small steps; the button stays held."""
-    box = slider.bounding_box()
-    y = box["y"] + box["height"] / 2
-    x0, x1 = box["x"] + box["width"] * a, box["x"] + box["width"] * b
-    pg.mouse.move(x0, y)
-    pg.mouse.down()
-    for i in range(1, 41):
-        pg.mouse.move(x0 + (x1 - x0) * i / 40, y)
-        pg.wait_for_timeout(16)
 
 
 @browser
