@@ -12,11 +12,13 @@
 // cannot start (Python then draws this view on the server).
 // Measurements for tests and the bench: window.__vaeLive[name] = {ready, error, frames (distinct faces drawn),
 // frameTimes, decodeMs (main face), strips (whole strips drawn), lane (where main faces decode: "worker",
-// then "inline"), firstFace (performance.now() of the first face: ms since the page opened), idle}.
+// then "inline" or "worker only"), inlineMs (a face on the page's thread, when tried), firstFace
+// (performance.now() of the first face: ms since the page opened), idle}.
 
 const RUNTIME = { boot: null, queues: {} }; // queues: lane -> the promise of its last decode
 const INLINE = "inline"; // boot.mjs's lane that decodes on the page's thread
 const timing = (window.__vaeLiveTiming = window.__vaeLiveTiming || {}); // ms, for the bench (shared with boot.mjs)
+const INLINE_MAX_MS = 16; // a face slower than this on the page's thread would hold it for a whole frame
 const STRIP_EVERY_MS = 150; // while dragging, the strip is redrawn this often (the main face on every move)
 const PAD = 2; // pixels between faces, as in explorer.imaging.image_grid
 const INSTANCES = new WeakMap();
@@ -229,18 +231,38 @@ async function pump(inst) {
   }
 }
 
+// The median of 3 decodes of one face on the page's thread, in ms.
+async function inlineMs(session, ort, D) {
+  const t = [];
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    await session.run({ z: new ort.Tensor("float32", new Float32Array(D), [1, D]) });
+    t.push(performance.now() - t0);
+  }
+  return t.sort((a, b) => a - b)[1];
+}
+
 // After the first faces, when the page is idle: a session on the page's thread for the main faces (its
 // start holds the thread ~0.4 s, once), and the worker's session goes on with the strip alone, in
-// parallel. Until then, and if it cannot open, the worker draws both, the strip one face per turn.
+// parallel. Until then, and where it cannot open or a face takes longer than INLINE_MAX_MS there (a
+// larger decoder, a slower machine: the page would stop answering the pointer), the worker draws both,
+// the strip one face per turn. stats.lane says which: "worker", then "inline" or "worker only".
 function openInline(inst, data, url) {
-  const go = () => Promise.all([session(data, url, INLINE), loadOrt(data, INLINE)]).then(([session, ort]) => {
+  const go = () => Promise.all([session(data, url, INLINE), loadOrt(data, INLINE)]).then(async ([session, ort]) => {
+    if (inst.modelUrl !== url || !inst.main) return;
+    const ms = await serial(INLINE, () => inlineMs(session, ort, data.dim)), st = stats(inst.key);
+    st.inlineMs = ms;
+    if (ms > INLINE_MAX_MS) { st.lane = "worker only"; return; }
     if (inst.modelUrl !== url || !inst.main) return;
     inst.strip = inst.main;
     inst.main = { ort, session, lane: INLINE };
     stats(inst.key).lane = INLINE;
     if (inst.stripJob) { inst.stripJob = null; inst.stripKey = null; inst.stripDirty = true; } // redrawn whole there
     if (inst.stripDirty) pumpStrip(inst);
-  }).catch((e) => console.warn("[vae-live] faces decode in the worker only:", e && e.message ? e.message : e));
+  }).catch((e) => {
+    stats(inst.key).lane = "worker only";
+    console.warn("[vae-live] faces decode in the worker only:", e && e.message ? e.message : e);
+  });
   if (window.requestIdleCallback) window.requestIdleCallback(go, { timeout: 3000 });
   else setTimeout(go, 500);
 }
