@@ -10,7 +10,7 @@ const timing = (window.__vaeLiveTiming = window.__vaeLiveTiming || {}); // for t
 const WARM_MODEL = Uint8Array.from(atob("CAg6OgoQCgF4EgF5IghJZGVudGl0eRIEd2FybVoPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEBI="),
                                    (c) => c.charCodeAt(0));
 const started = new Map(); // lane -> promise of its ort module
-const sessions = new Map(); // lane + decoder URL -> promise of its session
+const sessions = new Map(); // lane + decoder URL -> promise of {ort, session}
 const downloads = new Map(); // decoder URL -> promise of its bytes
 
 function origin(path) { return new URL(path, window.location.origin).href; }
@@ -62,7 +62,8 @@ function fetchBytes(url) {
   return downloads.get(url);
 }
 
-// The decoder at `url` as an ort session, once per page: its download overlaps the runtime's start.
+// The decoder at `url` as an ort session in `lane`, once per page, with the ort module that runs it:
+// {ort, session}. Its download overlaps the runtime's start.
 // The HTML's first line opens the page's default checkpoint's decoder; live.js asks for the one it needs.
 export function openDecoder(prefix, url, lane = "") {
   const key = `${lane} ${url}`;
@@ -81,7 +82,7 @@ export function openDecoder(prefix, url, lane = "") {
       if (typeof D === "number" && D > 0)
         (await s.run({ [s.inputNames[0]]: new ort.Tensor("float32", new Float32Array(D), [1, D]) }));
       if (lane === "") { timing.session = performance.now() - t0; timing.sessionReady = performance.now(); }
-      return s;
+      return { ort, session: s };
     })());
   }
   return sessions.get(key);

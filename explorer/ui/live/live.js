@@ -29,9 +29,8 @@ function boot(data) {
   return RUNTIME.boot;
 }
 
-function loadOrt(data, lane = "") { return boot(data).then((b) => b.startRuntime(data.ort, lane)); }
-
-function session(data, url, lane = "") { return boot(data).then((b) => b.openDecoder(data.ort, url, lane)); }
+// -> {ort, session}: the decoder at `url` opened in boot.mjs's `lane`
+function open(data, url, lane = "") { return boot(data).then((b) => b.openDecoder(data.ort, url, lane)); }
 
 // One decode at a time per lane for the whole page: a wasm session is not re-entrant.
 function serial(lane, fn) {
@@ -128,7 +127,11 @@ function schedule(inst, strip = true) {
   if (strip && inst.el.strip) inst.stripDirty = true; // (pad and scrubber have no strip)
   nextFrame(inst);
   pump(inst);
-  if (inst.strip) pumpStrip(inst);
+  pumpStrip(inst);
+}
+
+function settled(inst) {
+  stats(inst.key).idle = !inst.mainDirty && !inst.stripDirty && !inst.busy && !inst.stripBusy;
 }
 
 // At most one main face is started per animation frame, with the values of that moment; decoded in
@@ -151,9 +154,11 @@ function newStrip(inst, strip) {
   return true;
 }
 
-// The strip in its own lane: all its faces in one batch, at most every STRIP_EVERY_MS while dragging.
+// The strip, at most every STRIP_EVERY_MS while dragging. In a lane of its own (inst.strip) all its faces
+// in one batch; in the main faces' lane one face per decode, so that a main face, queued behind it in
+// the lane, waits for one strip face at most, not for the strip.
 async function pumpStrip(inst) {
-  if (inst.stripBusy || !inst.strip) return;
+  if (inst.stripBusy || !inst.main) return;
   inst.stripBusy = true;
   const st = stats(inst.key), S = inst.data.size;
   try {
@@ -164,23 +169,17 @@ async function pumpStrip(inst) {
       const [, strip] = faces(inst); // a snapshot: the strip is drawn from one set of values
       if (!newStrip(inst, strip)) continue;
       inst.lastStrip = performance.now();
-      const [out] = await decode(inst, strip, inst.strip);
-      draw(inst.el.strip, out, strip.length, S);
+      const via = inst.strip || inst.main;
+      if (via !== inst.main) draw(inst.el.strip, (await decode(inst, strip, via))[0], strip.length, S);
+      else for (let i = 0; i < strip.length; i++) draw(inst.el.strip, (await decode(inst, [strip[i]], via))[0], strip.length, S, i);
       st.strips++;
     }
   } catch (e) {
     fail(inst, `decoding failed: ${e && e.message ? e.message : e}`);
   } finally {
     inst.stripBusy = false;
-    st.idle = !inst.mainDirty && !inst.stripDirty && !inst.busy;
+    settled(inst);
   }
-}
-
-// One strip face per turn in the main lane, so a new main face waits for one decode at most, not for the strip.
-async function stripFace(inst) {
-  const job = inst.stripJob, [out] = await decode(inst, [job.zs[job.i]]);
-  draw(inst.el.strip, out, job.zs.length, inst.data.size, job.i);
-  if (++job.i === job.zs.length) { inst.stripJob = null; inst.lastStrip = performance.now(); stats(inst.key).strips++; }
 }
 
 async function pump(inst) {
@@ -189,45 +188,30 @@ async function pump(inst) {
   const st = stats(inst.key), S = inst.data.size;
   st.idle = false;
   try {
-    for (;;) {
-      if (inst.mainDirty && inst.startedThisFrame) {
-        nextFrame(inst); // this frame has its face: the next one starts at the next frame
-        if (!inst.strip && inst.stripJob) await stripFace(inst); // meanwhile, one strip face (one lane)
-        else break;
-      } else if (inst.mainDirty) {
-        inst.mainDirty = false;
-        inst.startedThisFrame = true;
-        const snap = { ...inst.values }, [main] = faces(inst), sig = JSON.stringify(snap) + inst.sig;
-        const [out, ms] = await decode(inst, main);
-        draw(inst.el.main, out, main.length, S);
-        st.draws++;
-        if (sig !== inst.lastSig) {
-          st.frames++; inst.lastSig = sig;
-          st.frameTimes.push(performance.now());
-          if (st.frameTimes.length > 4000) st.frameTimes.splice(0, 2000);
-        }
-        st.decodeMs.push(ms);
-        if (st.decodeMs.length > 2000) st.decodeMs.splice(0, 1000);
-        st.values = snap; // the values of the frame on screen
-        if (st.firstFace === null) { st.firstFace = performance.now(); timing.firstFace = st.firstFace; timing.mounted = inst.mountedAt; }
-        inst.el.main.dataset.sig = sig;
-      } else if (inst.strip) {
-        break; // the strip has its own lane (pumpStrip)
-      } else if (inst.stripJob) {
-        await stripFace(inst);
-      } else if (inst.stripDirty && inst.el.strip) {
-        const wait = inst.dragging ? STRIP_EVERY_MS - (performance.now() - inst.lastStrip) : 0;
-        if (wait > 0) { setTimeout(() => pump(inst), wait); break; }
-        inst.stripDirty = false;
-        const [, strip] = faces(inst); // a snapshot: the strip is drawn from one set of values
-        if (newStrip(inst, strip)) inst.stripJob = { zs: strip, i: 0 };
-      } else break;
+    while (inst.mainDirty) {
+      if (inst.startedThisFrame) { nextFrame(inst); break; } // this frame has its face: the next one, next frame
+      inst.mainDirty = false;
+      inst.startedThisFrame = true;
+      const snap = { ...inst.values }, [main] = faces(inst), sig = JSON.stringify(snap) + inst.sig;
+      const [out, ms] = await decode(inst, main);
+      draw(inst.el.main, out, main.length, S);
+      st.draws++;
+      if (sig !== inst.lastSig) {
+        st.frames++; inst.lastSig = sig;
+        st.frameTimes.push(performance.now());
+        if (st.frameTimes.length > 4000) st.frameTimes.splice(0, 2000);
+      }
+      st.decodeMs.push(ms);
+      if (st.decodeMs.length > 2000) st.decodeMs.splice(0, 1000);
+      st.values = snap; // the values of the frame on screen
+      if (st.firstFace === null) { st.firstFace = performance.now(); timing.firstFace = st.firstFace; timing.mounted = inst.mountedAt; }
+      inst.el.main.dataset.sig = sig;
     }
   } catch (e) {
     fail(inst, `decoding failed: ${e && e.message ? e.message : e}`);
   } finally {
     inst.busy = false;
-    st.idle = !inst.mainDirty && !inst.stripDirty && !inst.stripJob && !inst.stripBusy;
+    settled(inst);
   }
 }
 
@@ -245,10 +229,10 @@ async function inlineMs(session, ort, D) {
 // After the first faces, when the page is idle: a session on the page's thread for the main faces (its
 // start holds the thread ~0.4 s, once), and the worker's session goes on with the strip alone, in
 // parallel. Until then, and where it cannot open or a face takes longer than INLINE_MAX_MS there (a
-// larger decoder, a slower machine: the page would stop answering the pointer), the worker draws both,
-// the strip one face per turn. stats.lane says which: "worker", then "inline" or "worker only".
+// larger decoder, a slower machine: the page would stop answering the pointer), the worker draws both
+// (pumpStrip). stats.lane says which: "worker", then "inline" or "worker only".
 function openInline(inst, data, url) {
-  const go = () => Promise.all([session(data, url, INLINE), loadOrt(data, INLINE)]).then(async ([session, ort]) => {
+  const go = () => open(data, url, INLINE).then(async ({ ort, session }) => {
     if (inst.modelUrl !== url || !inst.main) return;
     const ms = await serial(INLINE, () => inlineMs(session, ort, data.dim)), st = stats(inst.key);
     st.inlineMs = ms;
@@ -256,9 +240,7 @@ function openInline(inst, data, url) {
     if (inst.modelUrl !== url || !inst.main) return;
     inst.strip = inst.main;
     inst.main = { ort, session, lane: INLINE };
-    stats(inst.key).lane = INLINE;
-    if (inst.stripJob) { inst.stripJob = null; inst.stripKey = null; inst.stripDirty = true; } // redrawn whole there
-    if (inst.stripDirty) pumpStrip(inst);
+    st.lane = INLINE;
   }).catch((e) => {
     stats(inst.key).lane = "worker only";
     console.warn("[vae-live] faces decode in the worker only:", e && e.message ? e.message : e);
@@ -344,7 +326,6 @@ function build(inst) {
   const d = inst.data, root = inst.root;
   root.innerHTML = "";
   inst.repaintPad = null;
-  inst.stripJob = null;
   inst.stripKey = null; // a new canvas: nothing drawn on it yet
   root.className = `live mode-${d.mode}`;
   const left = document.createElement("div"), right = document.createElement("div");
@@ -398,7 +379,7 @@ function structure(d) {
 export default function (component) {
   const { parentElement, data, setTriggerValue } = component;
   if (data.preload) { // the sidebar's empty instance: start the runtime and the session, draw nothing
-    session(data, data.model).catch(() => {}); // a view's own instance reports failures
+    open(data, data.model).catch(() => {}); // a view's own instance reports failures
     return;
   }
   const key = data.name; // the view's key (Streamlit's own key for the instance is an internal id)
@@ -437,9 +418,9 @@ export default function (component) {
     inst.stripKey = null; // another decoder: the same z draw other faces
     (async () => {
       try {
-        const s = await session(data, url), ort = await loadOrt(data);
+        const { ort, session } = await open(data, url);
         if (inst.modelUrl !== url) return;
-        inst.main = { ort, session: s, lane: "" };
+        inst.main = { ort, session, lane: "" };
         st.lane = "worker";
         st.ready = true;
         inst.el.status.textContent = "";
