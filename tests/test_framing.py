@@ -92,6 +92,23 @@ def test_the_training_command_names_an_image_of_the_wrong_size(tmp_path):
     assert not (tmp_path / "f.pt").exists()
 
 
+def test_the_network_is_blind_to_the_edges_where_a_crop_shows_the_scene():
+    """What lies within BLIND half-pixels of the crop's edges (the scene around a face in a photo, or a
+    reflection in training) changes nothing; the middle does."""
+    net = framing.FramingNet().eval()  # untrained weights: blindness is the architecture's, not learnt
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.random((1, 3, framing.HALF[1], framing.HALF[0]), np.float32))
+    edges = x.clone()
+    b = framing.BLIND
+    for region in (np.s_[..., :b, :], np.s_[..., -b:, :], np.s_[..., :, :b], np.s_[..., :, -b:]):
+        edges[region] = torch.from_numpy(rng.random(edges[region].shape, np.float32))
+    middle = x.clone()
+    middle[..., b + 5, b + 5] += 0.5
+    with torch.no_grad():
+        assert torch.equal(net(x), net(edges))
+        assert not torch.allclose(net(x), net(middle))
+
+
 def _valid_half_frames(n: int) -> torch.Tensor:
     from explorer.celeba import open_celeba
     from train.framing import load_half_frames
