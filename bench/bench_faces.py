@@ -2,6 +2,7 @@
 
     python bench/bench_faces.py [--data-dir ../shared/celeba-sample] [--n 200] [--checkpoint checkpoints/celeba64.pt]
     python bench/bench_faces.py --measure        # CelebA's mean eye positions and box, for explorer/faces.py
+    python bench/bench_faces.py --factors --n 100   # the framing error, each part of the photo left out in turn
 
 The photos: each valid-partition (partition 1) aligned image A is scaled so that it is 30–55% of a larger
 canvas's width (480–1280 px, 4:3 or 3:4), turned by up to ±10°, feathered at its edges and pasted at a
@@ -18,13 +19,15 @@ reconstructs the crop it was given, framing errors not counted. Methods:
     re-aligned   align_face on the aligned original itself, no photo: how far the app moves CelebA's own
                  framing; "landmarks only" without the framing network (the floor of any landmark alignment)
     landmarks + framing network   explorer.faces.align, the app: eyes and (half weight) mouth corners ->
-                 CelebA's mean positions, then two passes of the framing network (explorer/framing.py)
+                 CelebA's mean positions, then three passes of the framing network (explorer/framing.py)
     landmarks only   the same without the framing network
     eyes         the two eyes alone -> CelebA's mean eye positions
     box          the detector's box -> CelebA's mean box, no eyes, no rotation
     centre crop  vae.preprocess(photo) unchanged: what the app did before
 A photo where no face is found falls back to the centre crop for the landmark, eyes and box rows (the app offers the
-same); the table also gives the ratio over the photos where the right face was found.
+same); the table also gives the ratio over the photos where the right face was found. Below it, the framing
+error itself (explorer.framing.transform_rms, px): the app's frame of the photo composed with the paste, and
+its frame of CelebA's own image, against CelebA's framing.
 """
 from __future__ import annotations
 
@@ -66,18 +69,20 @@ def background(rng: np.random.Generator, w: int, h: int) -> Image.Image:
     return Image.fromarray(np.clip(np.asarray(img, float) + grain, 0, 255).astype(np.uint8))
 
 
-def make_photo(aligned: Image.Image, rng: np.random.Generator):
-    """-> (JPEG-decoded photo, 2×3 affine taking A's pixel coordinates to the photo's)."""
+def make_photo(aligned: Image.Image, rng: np.random.Generator, turn: bool = True, feather: bool = True,
+               clutter: bool = True, jpeg: bool = True):
+    """-> (JPEG-decoded photo, 2×3 affine taking A's pixel coordinates to the photo's). The flags leave
+    one part of the making out (--factors): no turn, a hard edge, a plain grey scene, no JPEG."""
     w = int(rng.integers(480, 1281))
     h = int(w * (0.75 if rng.random() < 0.5 else 4 / 3))
     frac = rng.uniform(0.30, 0.55)
     s = frac * w / aligned.width
-    angle = rng.uniform(-10, 10)  # degrees, counter-clockwise as PIL turns
+    angle = rng.uniform(-10, 10) if turn else 0.0  # degrees, counter-clockwise as PIL turns
     aw, ah = aligned.size
     # Feathered alpha: the paste blends into the scene instead of leaving a hard rectangle.
     alpha = Image.new("L", (aw, ah), 0)
-    ImageDraw.Draw(alpha).rectangle((6, 6, aw - 7, ah - 7), fill=255)
-    alpha = alpha.filter(ImageFilter.GaussianBlur(3))
+    ImageDraw.Draw(alpha).rectangle((6, 6, aw - 7, ah - 7) if feather else (0, 0, aw, ah), fill=255)
+    alpha = alpha.filter(ImageFilter.GaussianBlur(3)) if feather else alpha
     rgba = aligned.convert("RGB").copy()
     rgba.putalpha(alpha)
     sw, sh = round(aw * s), round(ah * s)
@@ -95,8 +100,10 @@ def make_photo(aligned: Image.Image, rng: np.random.Generator):
     b = (k - 1) / 2
     c, c2 = np.array([sw / 2, sh / 2]), np.array([patch.width / 2, patch.height / 2])
     m = np.hstack([rot * k, (rot @ (b + 0.5 - c) + c2 - 0.5 + np.array([ox, oy]))[:, None]])
-    scene = background(rng, w, h)
+    scene = background(rng, w, h) if clutter else Image.new("RGB", (w, h), (128, 128, 128))
     scene.paste(patch, (ox, oy), patch)
+    if not jpeg:
+        return scene, m
     buf = io.BytesIO()
     scene.save(buf, "JPEG", quality=90)
     return Image.open(io.BytesIO(buf.getvalue())), m
@@ -157,6 +164,31 @@ def measure(data_dir: str, limit: int | None) -> None:
         print(f"| {method} {faces.LANDMARK_WEIGHTS[method]} | mean {e.mean():.2f}, median {np.median(e):.2f} |")
 
 
+def factors(index, rows, seed: int) -> None:
+    """The app's framing error (px) on photos made with one part of the making left out at a time, beside
+    CelebA's own images re-aligned: which part of a photo costs framing. Each image's photos share their
+    size, place and scale (one random generator per image)."""
+    variants = {"the photo": {}, "no turn": {"turn": False}, "no JPEG": {"jpeg": False},
+                "hard edge (no feather)": {"feather": False}, "plain grey scene": {"clutter": False}}
+    err = {"CelebA's image, re-aligned": [], **{k: [] for k in variants}}
+    for i in rows:
+        a = index.open_image(int(i)).convert("RGB")
+        own = faces.find_faces(a)
+        if own:
+            err["CelebA's image, re-aligned"].append(framing.transform_rms(faces.frame_transform(a, own[0])))
+        for name, kw in variants.items():
+            photo, m = make_photo(a, np.random.default_rng([seed, int(i)]), **kw)
+            true_mid = m @ np.array([*np.mean(faces.TARGET_LANDMARKS[:2], 0), 1.0])
+            width = math.hypot(*m[:, 0]) * a.width
+            right = [f for f in faces.find_faces(photo) if math.dist(np.mean(f.eyes, 0), true_mid) < 0.2 * width]
+            if right:
+                err[name].append(framing.transform_rms(faces.frame_transform(photo, right[0]) @ np.vstack([m, [0, 0, 1]])))
+    print(f"the app's framing error by part of the photo ({len(rows)} valid faces; px RMS over the model's crop)")
+    print("| input | faces | mean px | median px |\n|---|---|---|---|")
+    for k, v in err.items():
+        print(f"| {k} | {len(v)} | {np.mean(v):.2f} | {np.median(v):.2f} |")
+
+
 def sensitivity(vae, index, rows) -> None:
     """What a framing error costs: the aligned originals moved by a known shift, scale or turn (no detector)
     and reconstructed, as a ratio to the unmoved MSE. Any alignment from landmarks pays this for its error."""
@@ -189,6 +221,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--measure", action="store_true", help="print CelebA's mean eye positions and box instead")
     ap.add_argument("--limit", type=int, default=None, help="with --measure: use only this many train images")
+    ap.add_argument("--factors", action="store_true",
+                    help="print only the framing error with each part of the photo left out in turn")
     ap.add_argument("--save", default=None, help="folder to write a few photos and their aligned crops into")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -199,6 +233,9 @@ def main() -> None:
     vae = load_checkpoint(args.checkpoint)
     index = open_celeba(args.data_dir)
     rows = np.flatnonzero(index.partition == 1)[: args.n]
+    if args.factors:
+        factors(index, rows, args.seed)
+        return
     rng = np.random.default_rng(args.seed)
 
     def rec_mse(x: torch.Tensor, ref: torch.Tensor) -> float:
@@ -218,6 +255,7 @@ def main() -> None:
     found_right, found_wrong, found_none, many = 0, 0, 0, 0
     hit = []  # per photo: was the right face found (for the detected-only ratios)
     t_find, t_align, sizes = [], [], []
+    px = {"CelebA's image, re-aligned": [], "the photo": []}  # the app's framing error, px RMS over the crop grid
     save = Path(args.save) if args.save else None
     if save:
         save.mkdir(parents=True, exist_ok=True)
@@ -231,6 +269,8 @@ def main() -> None:
         own_faces = faces.find_faces(a)
         for k, refine in (("aligned original, re-aligned", True), ("re-aligned, landmarks only", False)):
             mse[k].append(scored(k, faces.align(a, own_faces[0], refine=refine)) if own_faces else float("nan"))
+        if own_faces:  # the framing error itself: how far the app's frame is from CelebA's, in px
+            px["CelebA's image, re-aligned"].append(framing.transform_rms(faces.frame_transform(a, own_faces[0])))
         centre = scored("centre crop", photo)
         mse["centre crop"].append(centre)
         t = time.perf_counter()
@@ -249,6 +289,8 @@ def main() -> None:
             crop = faces.align(photo, face)
             t_align.append(time.perf_counter() - t)
             mse["landmarks + framing network (the app)"].append(scored("landmarks + framing network (the app)", crop))
+            # the photo's frame composed with the paste (original -> photo -> frame): the identity when exact
+            px["the photo"].append(framing.transform_rms(faces.frame_transform(photo, face) @ np.vstack([m, [0, 0, 1]])))
             mse["landmarks only"].append(scored("landmarks only", faces.align(photo, face, refine=False)))
             mse["eyes"].append(scored("eyes", faces.align(photo, face, "eyes", refine=False)))
             mse["box"].append(scored("box", faces.align(photo, face, "box", refine=False)))
@@ -281,6 +323,8 @@ def main() -> None:
         mine = np.mean(own[k]) / np.mean(own["aligned original"]) if own.get(k) else float("nan")
         print(f"| {k} | {v[ok].mean():.5f} | {v[ok].mean() / ref[ok].mean():.2f}× | {found_ratio:.2f}× | "
               f"{np.median(per):.2f}× | {mine:.2f}× |")
+    print("\nthe app's framing error, px RMS over the model's crop in the 178×218 frame (0: CelebA's own framing): "
+          + "; ".join(f"{k} mean {np.mean(v):.2f}, median {np.median(v):.2f} ({len(v)})" for k, v in px.items()))
     import cv2
 
     print(f"\nfind_faces on {min(sizes) / 1e6:.2f}–{max(sizes) / 1e6:.2f} MP photos (OpenCV {cv2.__version__}, "
