@@ -65,7 +65,7 @@ def valid_error(net: framing.FramingNet, frames: torch.Tensor, seed: int = 1) ->
 def train(frames: torch.Tensor, valid: torch.Tensor | None, epochs: int, batch: int = 128, lr: float = 2e-3,
           seed: int = 0, init: framing.FramingNet | None = None, small_moves: float = 1.0,
           log=print) -> framing.FramingNet:
-    """``init``: go on from these weights (the second and third stages). ``small_moves`` < 1: 70% of the batches are
+    """``init``: go on from these weights (the later stages). ``small_moves`` < 1: 70% of the batches are
     moved by at most that share of the full range, which trains precision where the landmark fit leaves
     a face (about 2.7 px off); the other 30% keep the full range."""
     torch.manual_seed(seed)
