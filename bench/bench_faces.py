@@ -164,6 +164,21 @@ def measure(data_dir: str, limit: int | None) -> None:
         print(f"| {method} {faces.LANDMARK_WEIGHTS[method]} | mean {e.mean():.2f}, median {np.median(e):.2f} |")
 
 
+def right_faces(found: list, m: np.ndarray, aligned: Image.Image) -> list:
+    """The faces of `found` whose eyes are where the paste `m` put the aligned image's (within 20% of its
+    width in the photo): the face that was pasted, not another one."""
+    # the true eye midpoint: CelebA's mean eye midpoint carried into the photo by the paste
+    true_mid = m @ np.array([*np.mean(faces.TARGET_LANDMARKS[:2], 0), 1.0])
+    width = math.hypot(*m[:, 0]) * aligned.width
+    return [f for f in found if math.dist(np.mean(f.eyes, 0), true_mid) < 0.2 * width]
+
+
+def photo_framing_error(photo: Image.Image, face, m: np.ndarray) -> float:
+    """The app's framing error on a pasted photo, px: its frame of the photo composed with the paste
+    (original -> photo -> frame), which is the identity when exact."""
+    return framing.transform_rms(faces.frame_transform(photo, face) @ np.vstack([m, [0, 0, 1]]))
+
+
 def factors(index, rows, seed: int) -> None:
     """The app's framing error (px) on photos made with one part of the making left out at a time, beside
     CelebA's own images re-aligned: which part of a photo costs framing. Each image's photos share their
@@ -178,11 +193,9 @@ def factors(index, rows, seed: int) -> None:
             err["CelebA's image, re-aligned"].append(framing.transform_rms(faces.frame_transform(a, own[0])))
         for name, kw in variants.items():
             photo, m = make_photo(a, np.random.default_rng([seed, int(i)]), **kw)
-            true_mid = m @ np.array([*np.mean(faces.TARGET_LANDMARKS[:2], 0), 1.0])
-            width = math.hypot(*m[:, 0]) * a.width
-            right = [f for f in faces.find_faces(photo) if math.dist(np.mean(f.eyes, 0), true_mid) < 0.2 * width]
+            right = right_faces(faces.find_faces(photo), m, a)
             if right:
-                err[name].append(framing.transform_rms(faces.frame_transform(photo, right[0]) @ np.vstack([m, [0, 0, 1]])))
+                err[name].append(photo_framing_error(photo, right[0], m))
     print(f"the app's framing error by part of the photo ({len(rows)} valid faces; px RMS over the model's crop)")
     print("| input | faces | mean px | median px |\n|---|---|---|---|")
     for k, v in err.items():
@@ -277,10 +290,7 @@ def main() -> None:
         found = faces.find_faces(photo)
         t_find.append(time.perf_counter() - t)
         sizes.append(photo.width * photo.height)
-        # the true eye midpoint: CelebA's mean eye midpoint carried into the photo by the paste
-        true_mid = m @ np.array([*np.mean(faces.TARGET_LANDMARKS[:2], 0), 1.0])
-        width = math.hypot(*m[:, 0]) * a.width
-        right = [f for f in found if math.dist(np.mean(f.eyes, 0), true_mid) < 0.2 * width]
+        right = right_faces(found, m, a)
         many += len(found) > 1
         if right:
             found_right += 1
@@ -289,8 +299,7 @@ def main() -> None:
             crop = faces.align(photo, face)
             t_align.append(time.perf_counter() - t)
             mse["landmarks + framing network (the app)"].append(scored("landmarks + framing network (the app)", crop))
-            # the photo's frame composed with the paste (original -> photo -> frame): the identity when exact
-            px["the photo"].append(framing.transform_rms(faces.frame_transform(photo, face) @ np.vstack([m, [0, 0, 1]])))
+            px["the photo"].append(photo_framing_error(photo, face, m))
             mse["landmarks only"].append(scored("landmarks only", faces.align(photo, face, refine=False)))
             mse["eyes"].append(scored("eyes", faces.align(photo, face, "eyes", refine=False)))
             mse["box"].append(scored("box", faces.align(photo, face, "box", refine=False)))

@@ -34,9 +34,8 @@ MOVE = {"shift": 8.0, "scale": 0.08, "turn_degrees": 8.0}
 # The network does not see a band this wide (half-resolution pixels, 20 px of the frame) along the edges:
 # there a crop from a photo shows the scene around the face, and a crop moved in training the reflection
 # of the image, each with its own seam where the image ends. Shown the band, the network framed pasted
-# photos worse than CelebA's own images re-aligned (1.65 against 1.40 px RMS, 100 valid faces); blind to
-# it, equally well: 1.46 and 1.46 px with the same weights, 1.37 and 1.38 px after a stage of training
-# blind (train/framing.py).
+# photos worse than CelebA's own images re-aligned (1.62 against 1.41 px RMS, bench/bench_faces.py);
+# blind to it and trained so (train/framing.py, fourth stage), equally well (1.43 and 1.41 px).
 BLIND = 10
 
 

@@ -207,6 +207,30 @@ def _canvas_pixels(pg, sel: str) -> np.ndarray:
     return np.array(data, np.uint8).reshape(h, w, 4)[..., :3]
 
 
+def _open_live(pg, url: str, query: str = "?view=sliders", stats: str = STATS, timeout: int = 120_000) -> None:
+    """Open the app at `query` and wait for the live component's first face (an export on a cold cache
+    takes a while)."""
+    pg.goto(url + "/" + query)
+    pg.wait_for_function(f"{stats} && {stats}.firstFace !== null", timeout=timeout)
+
+
+def _z_at_rest(pg, dim: int, value: float) -> np.ndarray:
+    """The page's z once it is idle with `dim` at the released `value`: after the rerun the page holds
+    Python's float32 z, so compared to float32 precision."""
+    pg.wait_for_function(f"{STATS}.idle && Math.abs({STATS}.values[{json.dumps(str(dim))}] - {value}) < 1e-5",
+                         timeout=10_000)
+    return _z_from_page(pg)
+
+
+def _assert_faces_drawn(pg, sel: str, want: np.ndarray) -> None:
+    """The canvas at `sel` shows the faces `want` (N,S,S,3) in a row, 2 px apart, each within 2/255."""
+    got = _canvas_pixels(pg, sel)
+    S = want.shape[1]
+    assert got.shape == (S, len(want) * S + (len(want) - 1) * 2, 3)
+    for k, face in enumerate(want):
+        assert np.abs(got[:, k * (S + 2):k * (S + 2) + S].astype(int) - face.astype(int)).max() <= 2, k
+
+
 def _drag_held(pg, slider, a: float, b: float, moves: int = 40):
     """Press on `slider` at fraction a of its width and move to b in small steps; the button stays held."""
     box = slider.bounding_box()
@@ -227,9 +251,7 @@ def test_a_drag_draws_many_frames_and_the_release_matches_the_server(server, pag
     from explorer.imaging import to_uint8_images
 
     url, ckpt, tmp = server
-    page.goto(url + "/?view=sliders")
-    # live once the runtime and the decoder have loaded (an export on a cold cache takes a while)
-    page.wait_for_function(f"{STATS} && {STATS}.firstFace !== null", timeout=120_000)
+    _open_live(page, url)
     # the runtime was started by the page's first line, before the view's component mounted
     timing = page.evaluate("window.__vaeLiveTiming")
     assert timing["start"] < timing["mounted"], timing
@@ -248,14 +270,8 @@ def test_a_drag_draws_many_frames_and_the_release_matches_the_server(server, pag
     dims = dict(kv.split(":") for kv in parse_qs(urlparse(page.url).query)["dims"][0].split(","))
     assert abs(float(dims[str(dim)]) - moved) < 1e-3 and moved > 1.0
     # the frame at the release point: the page's pixels against PyTorch's decode of the same z
-    # (after the rerun the page holds Python's float32 z, so compare to float32 precision)
-    page.wait_for_function(f"{STATS}.idle && Math.abs({STATS}.values[{json.dumps(str(dim))}] - {moved}) < 1e-5",
-                           timeout=10_000)
-    z = _z_from_page(page)
-    want = to_uint8_images(load_checkpoint(ckpt).decode(z[None]))[0]
-    got = _canvas_pixels(page, f"{LIVE} canvas.main")
-    assert got.shape == want.shape
-    assert np.abs(got.astype(int) - want.astype(int)).max() <= 2
+    z = _z_at_rest(page, dim, moved)
+    _assert_faces_drawn(page, f"{LIVE} canvas.main", to_uint8_images(load_checkpoint(ckpt).decode(z[None])))
     assert page.foreign == [], page.foreign
     if os.environ.get("EXPLORER_SCREENSHOTS"):  # the README's picture of the live sliders
         page.screenshot(path=Path(os.environ["EXPLORER_SCREENSHOTS"]) / "sliders-live.png")
@@ -270,8 +286,7 @@ def test_the_strip_follows_another_dimension_while_dragged_and_stays_for_its_own
     from explorer.ui.sliders import TRAVERSAL
 
     url, ckpt, tmp = server
-    page.goto(url + "/?view=sliders")
-    page.wait_for_function(f"{STATS} && {STATS}.firstFace !== null", timeout=120_000)
+    _open_live(page, url)
     # once the page is idle, the main faces decode on its own thread and the worker keeps the strip (or,
     # where a face takes longer than a frame there, the worker keeps both: the same behaviour is asked)
     page.wait_for_function(f"['inline', 'worker only'].includes({STATS}.lane) && {STATS}.idle", timeout=30_000)
@@ -297,18 +312,11 @@ def test_the_strip_follows_another_dimension_while_dragged_and_stays_for_its_own
     assert page.evaluate("location.search") == q  # not released yet
     page.mouse.up()
     page.wait_for_function("(q) => location.search !== q", arg=q, timeout=30_000)
-    moved = float(page.evaluate(f"{STATS}.values")[str(other)])
-    page.wait_for_function(f"{STATS}.idle && Math.abs({STATS}.values[{json.dumps(str(other))}] - {moved}) < 1e-5",
-                           timeout=10_000)
+    z = _z_at_rest(page, other, float(page.evaluate(f"{STATS}.values")[str(other)]))
     # the strip at rest: the server's traversal of the same z, face by face, within 2/255
-    z = _z_from_page(page)
     want = to_uint8_images(load_checkpoint(ckpt).decode(latent.traversal(z, own, TRAVERSAL)))
-    got = _canvas_pixels(page, f"{LIVE} canvas.strip")
-    S = want.shape[1]
-    assert got.shape == (S, len(want) * S + (len(want) - 1) * 2, 3)
-    for k, face in enumerate(want):
-        assert np.abs(got[:, k * (S + 2):k * (S + 2) + S].astype(int) - face.astype(int)).max() <= 2, k
-    assert not np.array_equal(got, strip0)
+    _assert_faces_drawn(page, f"{LIVE} canvas.strip", want)
+    assert not np.array_equal(_canvas_pixels(page, f"{LIVE} canvas.strip"), strip0)
     assert page.foreign == [], page.foreign
 
 
@@ -339,9 +347,8 @@ def test_without_webassembly_the_sliders_decode_on_the_server(server, page):
 @needs_chromium
 def test_the_attribute_pad_follows_the_pointer_and_writes_both_weights_on_release(server, page):
     url = server[0]
-    page.goto(url + "/?view=arithmetic&edit=Eyeglasses:-1")
     pad_stats = "window.__vaeLive && window.__vaeLive.live_pad_attrs"
-    page.wait_for_function(f"{pad_stats} && {pad_stats}.firstFace !== null", timeout=120_000)
+    _open_live(page, url, "?view=arithmetic&edit=Eyeglasses:-1", pad_stats)
     box = page.locator(".st-key-live_pad_attrs canvas.padc").bounding_box()
     before = page.evaluate(f"{pad_stats}.frames")
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
