@@ -22,6 +22,10 @@ def warm_up(argv: list[str]):
 
     for view in VIEWS:
         view.module()
+    try:  # the page icon is an emoji: Streamlit's emoji table compiles a large regex on first use (0.3 s)
+        import streamlit.emojis  # noqa: F401
+    except ImportError:  # a Streamlit without it: nothing to warm
+        pass
     args = main.parse_args(argv)
     choices = main.checkpoint_choices(args.checkpoint)
     default = main.default_choice(choices)
@@ -51,3 +55,4 @@ async def lifespan(app):
         serve.start_export(model)
         serve.set_default(model)  # pages of this checkpoint fetch its decoder from their HTML's first line
     yield
+
