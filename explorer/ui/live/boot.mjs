@@ -87,3 +87,8 @@ export function openDecoder(prefix, url, lane = "") {
   }
   return sessions.get(key);
 }
+
+// The same functions, for live.js to call at once: an import() of this module, even once it is loaded,
+// answers in a later task, and while Streamlit still renders the page that was 30-60 ms after the
+// component mounted, before its first face could even be asked for.
+window.__vaeBoot = { startRuntime, openDecoder, INLINE };

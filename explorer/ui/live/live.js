@@ -25,7 +25,8 @@ const INSTANCES = new WeakMap();
 
 // boot.mjs starts the runtime and opens the decoders: usually under way since the HTML's first line.
 function boot(data) {
-  if (!RUNTIME.boot) RUNTIME.boot = import(new URL(data.boot, window.location.origin).href);
+  if (!RUNTIME.boot) RUNTIME.boot = window.__vaeBoot ? Promise.resolve(window.__vaeBoot)
+    : import(new URL(data.boot, window.location.origin).href);
   return RUNTIME.boot;
 }
 
