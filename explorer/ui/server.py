@@ -7,6 +7,7 @@ to ``st.App``; the server answers requests only once it has finished.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sys
 import time
 from contextlib import asynccontextmanager
@@ -23,7 +24,7 @@ def warm_up(argv: list[str]):
     for view in VIEWS:
         view.module()
     try:  # the page icon is an emoji: Streamlit's emoji table compiles a large regex on first use (0.3 s)
-        import streamlit.emojis  # noqa: F401
+        importlib.import_module("streamlit.emojis")
     except ImportError:  # a Streamlit without it: nothing to warm
         pass
     args = main.parse_args(argv)
@@ -55,4 +56,3 @@ async def lifespan(app):
         serve.start_export(model)
         serve.set_default(model)  # pages of this checkpoint fetch its decoder from their HTML's first line
     yield
-

@@ -65,7 +65,7 @@ def routes() -> list:
         if "gzip" in request.headers.get("accept-encoding", ""):
             # Compressed once per export, not per request: left to Streamlit's GZip middleware (level 9,
             # on every page load), the 5 MB decoder cost the server 0.3-0.9 s of CPU while the page loaded.
-            return Response(_gzipped(path), media_type="application/octet-stream",
+            return Response(_read(path, gzipped=True), media_type="application/octet-stream",
                             headers={**immutable, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
         return Response(_read(path), media_type="application/octet-stream", headers=immutable)
 
@@ -73,27 +73,17 @@ def routes() -> list:
 
 
 @functools.lru_cache(maxsize=16)
-def _read_cached(path: Path, mtime_ns: int) -> bytes:
-    return path.read_bytes()
+def _read_cached(path: Path, mtime_ns: int, gzipped: bool) -> bytes:
+    data = path.read_bytes()
+    # level 6: the decoder's 4.96 MB -> 3.86 MB in 0.6 s here; level 9 saved 20 KB more for 0.35 s more
+    return gzip.compress(data, compresslevel=6, mtime=0) if gzipped else data
 
 
-def _read(path: Path) -> bytes:
-    """A served file's bytes, read once per version. Sent in one piece: streamed from disk in 64 KB
-    chunks (FileResponse), the 5 MB decoder took 0.8-1 s to reach a page while the server ran the
-    page's script on 2 busy cores."""
-    return _read_cached(path, path.stat().st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=16)
-def _gzipped_cached(path: Path, mtime_ns: int) -> bytes:
-    # level 6: 3.86 MB of 4.96 in 0.6 s here; level 9 saved 20 KB more for 0.35 s more
-    return gzip.compress(path.read_bytes(), compresslevel=6, mtime=0)
-
-
-def _gzipped(path: Path) -> bytes:
-    """A served file's bytes gzipped, once per version (the export's thread makes them before any page
-    asks)."""
-    return _gzipped_cached(path, path.stat().st_mtime_ns)
+def _read(path: Path, gzipped: bool = False) -> bytes:
+    """A served file's bytes (gzipped if asked), made once per version. Sent in one piece: streamed from
+    disk in 64 KB chunks (FileResponse), the 5 MB decoder took 0.8-1 s to reach a page while the server
+    ran the page's script on 2 busy cores."""
+    return _read_cached(path, path.stat().st_mtime_ns, gzipped)
 
 
 def live_enabled() -> bool:
@@ -197,7 +187,7 @@ def _export(model) -> str:
     from explorer.onnx_export import decoder_onnx
 
     path = decoder_onnx(model.vae)
-    _gzipped(path)
+    _read(path, gzipped=True)  # before any page asks for it
     _exports[path.name] = path
     print(f"[explorer] live decoder ready: {path}", file=sys.stderr, flush=True)
     return DECODER_PREFIX + path.name
