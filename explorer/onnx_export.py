@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -91,7 +93,38 @@ def decoder_onnx(vae, cache: str | os.PathLike | None = None) -> Path:
     out = root / f"decoder-{key[:24]}.onnx"
     if out.is_file() and out.stat().st_size > 0:
         return out
-    model = vae.model
-    if next(model.parameters()).device.type != "cpu":
-        raise ExportError("export from a model on the CPU (load_checkpoint(path, device='cpu'))")
-    return export_decoder(model, vae.latent_dim, out)
+    _export_in_child(Path(vae.path).resolve(), out)
+    return out
+
+
+def _export_in_child(checkpoint: Path, out: Path, timeout: float = 900) -> None:
+    """Run the export in a child process. torch.export traces by patching torch.nn.Module.__call__ for
+    the whole process, so in the app's process any decode on the server while it traced (a page opened
+    in the first seconds of a new checkpoint) failed with torch.fx's "Unexpected key …"."""
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    try:
+        done = subprocess.run([sys.executable, "-m", "explorer.onnx_export", str(checkpoint), str(out)], cwd=root,
+                              env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ExportError(f"exporting the decoder to ONNX took over {timeout:.0f} s") from None
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        raise ExportError(lines[-1] if lines else f"the export process exited with code {done.returncode}")
+
+
+def main(argv=None) -> None:
+    """python -m explorer.onnx_export CHECKPOINT OUT: the child process of decoder_onnx."""
+    from explorer.checkpoint import load_checkpoint
+
+    checkpoint, out = argv or sys.argv[1:]
+    torch.set_num_threads(1)  # leave the other cores to the page that waits for it
+    vae = load_checkpoint(checkpoint, device="cpu")
+    try:
+        export_decoder(vae.model, vae.latent_dim, out)
+    except ExportError as e:
+        sys.exit(str(e))
+
+
+if __name__ == "__main__":
+    main()

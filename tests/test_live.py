@@ -50,6 +50,43 @@ def test_onnx_decoder_matches_pytorch_and_is_cached_per_checkpoint_version(tmp_p
     assert decoder_onnx(load_checkpoint(path), cache=tmp_path / "cache") != onnx_file
 
 
+@pytest.mark.slow
+def test_the_server_decodes_while_the_decoder_exports(tmp_path):
+    """A page opened in the first seconds of a new checkpoint decodes on the server while its decoder is
+    exported: neither may fail (torch.export patches every module call of the process it traces in)."""
+    import threading
+
+    from explorer import load_checkpoint
+    from explorer.onnx_export import decoder_onnx
+
+    vae = load_checkpoint(make_checkpoint_file(tmp_path / "tiny.pt", latent_dim=8, image_size=32))
+    errors, decodes, stop = [], [0], threading.Event()
+
+    def page():  # a session decoding on the server, again and again
+        while not stop.is_set():
+            try:
+                vae.decode(np.zeros((2, 8), np.float32))
+            except Exception as e:
+                errors.append(e)
+                return
+            decodes[0] += 1
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)  # the threads take turns often, so the decodes fall inside the export
+    pages = [threading.Thread(target=page) for _ in range(2)]
+    try:
+        for t in pages:
+            t.start()
+        onnx_file = decoder_onnx(vae, cache=tmp_path / "cache")
+    finally:
+        stop.set()
+        for t in pages:
+            t.join()
+        sys.setswitchinterval(switch)
+    assert not errors, repr(errors[0])
+    assert onnx_file.is_file() and decodes[0] > 10
+
+
 def test_a_failed_export_is_reported_not_raised(tmp_path, monkeypatch):
     from explorer import onnx_export
 
