@@ -27,7 +27,7 @@ _ARRAYS = {
     "tsne": torch.float32,  # (N,2)
 }
 
-_OPTIONAL = ("posterior_var_mean", "density")
+_OPTIONAL = ("posterior_var_mean", "density", "kinds")
 
 
 @dataclass
@@ -49,6 +49,7 @@ class AnalysisBundle:
     # Optional fields (None in checkpoints written before they existed; such checkpoints still load):
     posterior_var_mean: np.ndarray | None = None  # (D,) E_x[σ²_d(x)], the mean posterior variance
     density: GaussianMixtureDensity | None = None  # the fitted density of mu (explorer.density)
+    kinds: dict | None = None  # {attribute: (N,) int8 kind of each row that has it, -1 elsewhere} (explorer.kinds)
 
     ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016: a unit is active if Cov_x(E_q[z_u]) > 0.01
 
@@ -66,6 +67,8 @@ class AnalysisBundle:
             out["posterior_var_mean"] = torch.as_tensor(np.asarray(self.posterior_var_mean), dtype=torch.float32)
         if self.density is not None:
             out["density"] = self.density.to_plain()
+        if self.kinds is not None:
+            out["kinds"] = {name: torch.as_tensor(np.asarray(v), dtype=torch.int8) for name, v in self.kinds.items()}
         return out
 
     @classmethod
@@ -92,4 +95,10 @@ class AnalysisBundle:
             kw["density"] = GaussianMixtureDensity.from_plain(data["density"])
             if kw["density"].dim != dim:
                 raise ValueError(f"analysis bundle: the fitted density has {kw['density'].dim} dimensions, mu {dim}")
+        if data.get("kinds") is not None:
+            kw["kinds"] = {str(name): v.numpy().astype(np.int8) for name, v in dict(data["kinds"]).items()}
+            for name, v in kw["kinds"].items():
+                if name not in kw["attribute_names"] or v.shape != (n,):
+                    raise ValueError(f"analysis bundle: kinds of {name!r} has shape {v.shape}; expected one of the "
+                                     f"attributes with ({n},) labels")
         return cls(**kw)

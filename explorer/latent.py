@@ -13,7 +13,8 @@ import numpy as np
 
 __all__ = [
     "sample_z", "sample_face", "lerp", "slerp", "interpolate", "unit", "edit", "strength_strip", "analogy",
-    "roc_auc", "direction_aucs", "mean_difference_directions", "heldout_direction_aucs", "dims_by_kl",
+    "roc_auc", "direction_aucs", "mean_difference_directions", "attribute_directions", "held_directions",
+    "directions_of", "heldout_direction_aucs", "dims_by_kl",
     "traversal", "selection_mean", "face_vector",
 ]
 
@@ -161,6 +162,41 @@ def held_directions(mu, attributes) -> np.ndarray:
     out = np.zeros((a.shape[1], mu.shape[1]))
     out[varies] = coef[:-1]
     return out.astype(np.float32)
+
+
+def directions_of(kind: str, mu, attributes) -> np.ndarray:
+    """(N,D) encodings, (N,K) 0/1 labels -> (K,D) directions of one kind: "mean" (the plain mean
+    difference), "balanced" (White 2016) or "held" (all other attributes fixed)."""
+    if kind == "mean":
+        return mean_difference_directions(mu, attributes)
+    if kind == "balanced":
+        return attribute_directions(mu, attributes)[1]
+    if kind == "held":
+        return held_directions(mu, attributes)
+    raise ValueError(f"unknown kind of direction {kind!r}: expected mean, balanced or held")
+
+
+def attribute_directions(mu: np.ndarray, attrs: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
+    """Per attribute: mean(mu | a) - mean(mu | not a), and White's (2016) bias-corrected variant.
+
+    White balances a correlated label by replicating data so that it is equally common among the
+    images with and without the attribute; that equals averaging the mean difference within each
+    stratum of the confounder. We use, per attribute, the other attribute most correlated with it
+    (for Smiling that is High_Cheekbones; for Heavy_Makeup, Male).
+    """
+    a = attrs.astype(bool)
+    plain = mean_difference_directions(mu, a)
+    balanced = plain.copy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.nan_to_num(np.corrcoef(a.T.astype(np.float64)))
+    np.fill_diagonal(corr, 0)
+    confounders = [int(np.argmax(np.abs(corr[j]))) for j in range(a.shape[1])]
+    for j, c in enumerate(confounders):
+        diffs = [mean_difference_directions(mu[s], a[s][:, [j]])[0] for s in (a[:, c], ~a[:, c])
+                 if a[s, j].any() and (~a[s, j]).any()]
+        if diffs:
+            balanced[j] = np.mean(diffs, axis=0)
+    return plain, balanced, confounders
 
 
 def _average_ranks(x: np.ndarray) -> np.ndarray:

@@ -219,12 +219,15 @@ def encode(state: ViewState, defaults: ViewState | None = None) -> dict[str, str
 
 
 def decode(params: Mapping[str, str | Sequence[str]], latent_dim: int, attribute_names: Sequence[str],
-           n_rows: int = 0, defaults: ViewState | None = None) -> tuple[ViewState, list[str]]:
+           n_rows: int = 0, defaults: ViewState | None = None,
+           edit_names: Sequence[str] | None = None) -> tuple[ViewState, list[str]]:
     """Query parameters -> (ViewState, messages). Never raises on user input: every malformed or
-    out-of-range parameter keeps its default and adds one message that names it."""
+    out-of-range parameter keeps its default and adds one message that names it. ``edit_names``: what
+    an edit may name, the attributes and their kinds (explorer.kinds); the attributes when not given."""
     s = (defaults or ViewState()).copy()
     messages: list[str] = []
     names = list(attribute_names)
+    editable = list(edit_names) if edit_names is not None else names
 
     def get(name):
         v = params.get(name)
@@ -239,7 +242,7 @@ def decode(params: Mapping[str, str | Sequence[str]], latent_dim: int, attribute
         "n": lambda t: _int(t, *N_RANGE),
         "dims": lambda t: _dims(t, latent_dim),
         "dim": lambda t: _int(t, 0, latent_dim - 1),
-        "edit": lambda t: _edit(t, names),
+        "edit": lambda t: _edit(t, editable),
         "direction": lambda t: _choice(t, DIRECTIONS),
         "steps": lambda t: _int(t, *STEPS_RANGE),
         "proj": lambda t: _choice(t, PROJECTIONS),

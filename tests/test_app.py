@@ -25,8 +25,9 @@ SMILING = ATTRIBUTE_NAMES.index("Smiling")
 
 def make_checkpoint_file(path, n_rows: int = 300, latent_dim: int = 8, image_size: int = 32, bundle: bool = True,
                          seed: int = 0) -> Path:
-    """A random VAE and a synthetic analysis bundle in which Smiling moves dimension 0 and Male dimension 1;
-    the last quarter of the dimensions are inactive. Also used by the browser test and the bench."""
+    """A random VAE and a synthetic analysis bundle in which Smiling moves dimension 0 and Male dimension 1,
+    and Wearing_Hat comes in two kinds (explorer.kinds) that move dimensions 4 and 5; the last quarter of
+    the dimensions are inactive. Also used by the browser test and the bench."""
     torch.manual_seed(seed)
     channels = {32: (4, 8, 8), 64: (8, 16, 16, 16)}[image_size]
     model = VAE(VAEConfig(image_size=image_size, latent_dim=latent_dim, channels=channels)).eval()
@@ -47,6 +48,10 @@ def make_checkpoint_file(path, n_rows: int = 300, latent_dim: int = 8, image_siz
         mu = rng.standard_normal((n_rows, latent_dim)).astype(np.float32)
         mu[:, 0] += 1.5 * attrs[:, SMILING]
         mu[:, 1] -= 1.0 * attrs[:, ATTRIBUTE_NAMES.index("Male")]
+        hat = attrs[:, ATTRIBUTE_NAMES.index("Wearing_Hat")] == 1
+        hat_kinds = np.where(hat, (rng.random(n_rows) < 0.4).astype(np.int8), -1).astype(np.int8)
+        mu[:, 4] += 1.0 * (hat_kinds == 0)
+        mu[:, 5] += 1.0 * (hat_kinds == 1)
         mu[:, latent_dim - latent_dim // 4:] *= 0.02
         kl_dim = np.linspace(3.0, 0.0, latent_dim).astype(np.float32)[rng.permutation(latent_dim)]
         d = mean_difference_directions(mu, attrs)
@@ -55,7 +60,8 @@ def make_checkpoint_file(path, n_rows: int = 300, latent_dim: int = 8, image_siz
             recon_mse=rng.random(n_rows).astype(np.float32) * 0.02, kl_per_image=rng.random(n_rows).astype(np.float32) * 50,
             kl_per_dim=kl_dim, mu_variance=mu.var(0), directions=d, directions_balanced=d * 0.9,
             pca=mu[:, :2].copy(), tsne=(mu[:, 2:4] * 3).copy(), filenames=[f"{i + 1:06d}.jpg" for i in range(n_rows)],
-            attribute_names=list(ATTRIBUTE_NAMES), info={"splits": ["valid"], "images": n_rows, "tsne_backend": "test"})
+            attribute_names=list(ATTRIBUTE_NAMES), info={"splits": ["valid"], "images": n_rows, "tsne_backend": "test"},
+            kinds={"Wearing_Hat": hat_kinds})
     history = [{"epoch": e, "train_nelbo": 100.0 / e, "val_nelbo": 110.0 / e, "train_kl": 10.0 + e, "val_kl": 11.0 + e,
                 "train_mse": 0.05 / e, "val_mse": 0.06 / e} for e in (1, 2, 3)]
     summary = {"epochs": 3, "seconds": 120.0, "final_metrics": history[-1]}
@@ -258,6 +264,27 @@ def test_arithmetic_edits_analogies_and_trust_table(start):
     at.selectbox(key="analogy_a_kind").set_value("zero").run()
     ok(at)
     assert at.query_params["a"] == "zero" and images(at)[-1] != analogy
+
+
+def test_an_edit_adds_one_kind_of_an_attribute_from_the_menu_or_a_link(start):
+    """The synthetic bundle's hats come in two kinds that move dimensions 4 and 5: each kind is an edit of
+    its own, with its own face, in the URL, and the gallery shows what each kind is."""
+    at = ok(start(view="arithmetic", edit="Wearing_Hat.2:1.5"))
+    assert at.session_state["vs"].edit == {"Wearing_Hat.2": 1.5}
+    assert "+1.5·Wearing Hat, kind 2" in image_captions(at)
+    assert {"Wearing Hat, kind 1", "Wearing Hat, kind 2", "Wearing Hat"} <= set(at.multiselect(key="arith_attrs").options)
+    assert "Wearing Hat, kind 1: " in image_captions(at) and "Wearing Hat, kind 2: " in image_captions(at)
+    second = images(at)[0]
+    faces = set()
+    for chosen in (["Wearing_Hat.1"], ["Wearing_Hat"]):
+        at.multiselect(key="arith_attrs").set_value(chosen).run()
+        ok(at)
+        assert at.query_params["edit"].startswith(chosen[0] + ":")
+        faces.add(images(at)[0])
+    assert len(faces | {second}) == 3
+    bad = ok(start(view="arithmetic", edit="Wearing_Hat.3:1"))  # the synthetic hats have two kinds
+    assert bad.session_state["vs"].edit == {}
+    assert any("Wearing_Hat.3" in w.value for w in bad.warning)
 
 
 def test_interpolation_steps_and_end_face(start):

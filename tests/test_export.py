@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from explorer.celeba import ATTRIBUTE_NAMES
-from train.export import attribute_directions, pca_2d
+from explorer.latent import attribute_directions
+from train.export import pca_2d
 
 SMILING, MALE = ATTRIBUTE_NAMES.index("Smiling"), ATTRIBUTE_NAMES.index("Male")
 

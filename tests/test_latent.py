@@ -144,7 +144,7 @@ def test_held_directions_hold_every_other_attribute_where_balancing_one_is_not_e
     """Attribute 0 travels with attributes 1 and 2 (each copies it 80% of the time). Dimensions 1 and 2
     encode attributes 1 and 2, dimension 0 attribute 0. Balancing by the one most correlated attribute
     leaves the other confounder in; the regression on all labels gives each attribute its own dimension."""
-    from train.export import attribute_directions
+    from explorer.latent import attribute_directions
 
     rng = np.random.default_rng(3)
     n = 8000

@@ -96,3 +96,12 @@ def test_compare_and_map_faces_state_round_trips_and_is_validated():
     bad, messages = decode({"faces": "2", "cmpa": "../x.pt", "cmpface": "a/b.jpg", "cmpattr": "Wings", "cmpw": "4"},
                            D, NAMES, 10)
     assert len(messages) == 5 and bad == ViewState()
+
+
+def test_an_edit_may_name_a_kind_of_an_attribute_where_the_model_has_kinds():
+    kinds = NAMES + ["Wearing_Hat.1", "Wearing_Hat.2"]
+    state, messages = decode({"edit": "Wearing_Hat.2:1.5,Smiling:-1"}, D, NAMES, 0, edit_names=kinds)
+    assert messages == [] and state.edit == {"Wearing_Hat.2": 1.5, "Smiling": -1.0}
+    assert encode(state)["edit"] == "Wearing_Hat.2:1.5,Smiling:-1"
+    state, messages = decode({"edit": "Wearing_Hat.2:1.5"}, D, NAMES, 0)  # a model without kinds
+    assert state.edit == {} and "Wearing_Hat.2" in messages[0]

@@ -16,7 +16,8 @@ import torch
 
 from explorer.bundle import AnalysisBundle
 from explorer.density import fit_density
-from explorer.latent import mean_difference_directions
+from explorer.kinds import find_kinds
+from explorer.latent import attribute_directions
 from explorer.model import VAE
 from train.losses import kl_per_dim
 from train.prepare import CachedData
@@ -54,27 +55,11 @@ def encode_cache(model: VAE, images: np.ndarray, device, batch: int = 512, progr
     return torch.cat(mus).numpy(), torch.cat(logvars).numpy(), torch.cat(mses).numpy()
 
 
-def attribute_directions(mu: np.ndarray, attrs: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
-    """Per attribute: mean(mu | a) - mean(mu | not a), and White's (2016) bias-corrected variant.
-
-    White balances a correlated label by replicating data so that it is equally common among the
-    images with and without the attribute; that equals averaging the mean difference within each
-    stratum of the confounder. We use, per attribute, the other attribute most correlated with it
-    (for Smiling that is High_Cheekbones; for Heavy_Makeup, Male).
-    """
-    a = attrs.astype(bool)
-    plain = mean_difference_directions(mu, a)
-    balanced = plain.copy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.nan_to_num(np.corrcoef(a.T.astype(np.float64)))
-    np.fill_diagonal(corr, 0)
-    confounders = [int(np.argmax(np.abs(corr[j]))) for j in range(a.shape[1])]
-    for j, c in enumerate(confounders):
-        diffs = [mean_difference_directions(mu[s], a[s][:, [j]])[0] for s in (a[:, c], ~a[:, c])
-                 if a[s, j].any() and (~a[s, j]).any()]
-        if diffs:
-            balanced[j] = np.mean(diffs, axis=0)
-    return plain, balanced, confounders
+@torch.no_grad()
+def _decode(model: VAE, z: np.ndarray, device) -> np.ndarray:
+    """(n,D) float32 -> (n,3,S,S) float images in [0,1], for explorer.kinds."""
+    model.eval()
+    return model.decode(torch.from_numpy(z).to(device)).float().clamp_(0, 1).cpu().numpy()
 
 
 def pca_2d(x: np.ndarray, k: int = 2) -> np.ndarray:
@@ -129,6 +114,7 @@ def build_bundle(model: VAE, cache: CachedData, splits, device, max_images: int 
     # The fitted ("ex-post") density of Ghosh et al. 2020, so that the app samples where the encodings are
     # without refitting on every start; fitted on the float32 mu, before the bundle rounds it to float16.
     density = fit_density(mu, seed=seed)
+    kinds = find_kinds(lambda z: _decode(model, z, device), mu, attrs, cache.attribute_names, seed=seed)
     bundle = AnalysisBundle(
         mu=mu, attributes=attrs, partition=cache.partition[idx], recon_mse=mse, kl_per_image=kld.sum(1),
         kl_per_dim=kld.mean(0), mu_variance=mu.var(0), directions=plain, directions_balanced=balanced,
@@ -141,11 +127,13 @@ def build_bundle(model: VAE, cache: CachedData, splits, device, max_images: int 
         # total variance), which is 1 where the encodings fill the prior N(0, I).
         posterior_var_mean=np.exp(logvar.astype(np.float64)).mean(0).astype(np.float32),
         density=density,
+        kinds=kinds,
     )
     used = ",".join(k for k, v in SPLITS.items() if v in set(cache.partition[idx].tolist()))
     log(f"analysis bundle: {len(idx)} images of the {used} split(s), {int(bundle.active_units.sum())}/{mu.shape[1]} active units, "
         f"KL {bundle.kl_per_image.mean():.1f} nats/image, MSE {mse.mean():.5f}, t-SNE by {backend}, "
-        f"{bundle.info['seconds']} s; density: {density.n_components}-component GMM in {density.info['seconds']} s")
+        f"{bundle.info['seconds']} s; density: {density.n_components}-component GMM in {density.info['seconds']} s; "
+        f"kinds: " + (", ".join(f"{n} {np.bincount(v[v >= 0]).tolist()}" for n, v in kinds.items()) or "none"))
     return bundle
 
 
@@ -161,8 +149,12 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m train.export", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="checkpoint file to analyse")
-    p.add_argument("--data-dir", required=True, action="append",
+    p.add_argument("--data-dir", action="append",
                    help="CelebA folder (any layout python -m train accepts); several times to unite folders")
+    p.add_argument("--kinds-only", action="store_true",
+                   help="only (re)find the kinds of Wearing_Hat and Eyeglasses (explorer.kinds) from the bundle's own "
+                        "encodings, keeping the rest of the file as it is (its t-SNE map included, which a rerun "
+                        "would not reproduce exactly); needs no --data-dir")
     p.add_argument("--allow-upscale", action="store_true",
                    help="accept images whose centred crop is smaller than the model's image size")
     p.add_argument("--splits", default=TRAIN_DEFAULTS.bundle_splits,
@@ -178,6 +170,10 @@ def main(argv=None):
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
+    if a.kinds_only:
+        return _kinds_only(a)
+    if not a.data_dir:
+        p.error("--data-dir is required (unless --kinds-only)")
     try:
         vae = load_checkpoint(a.checkpoint, device=a.device)
         data = read_checkpoint_dict(a.checkpoint)
@@ -194,6 +190,26 @@ def main(argv=None):
                            half=a.slim)
     out = Path(a.out or a.checkpoint)
     atomic_torch_save(ckpt, out)
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
+
+
+def _kinds_only(a) -> None:
+    from explorer.checkpoint import CheckpointError, atomic_torch_save, load_checkpoint, read_checkpoint_dict
+
+    try:
+        vae = load_checkpoint(a.checkpoint, device=a.device)
+        data = read_checkpoint_dict(a.checkpoint)
+    except CheckpointError as e:
+        sys.exit(f"error: {e}")
+    b = vae.bundle
+    if b is None:
+        sys.exit(f"error: {a.checkpoint}: no analysis bundle to find kinds in; run python -m train.export with --data-dir")
+    b.kinds = find_kinds(lambda z: _decode(vae.model, z, vae.device), b.mu.astype(np.float32), b.attributes,
+                         b.attribute_names, seed=a.seed)
+    data["bundle"]["kinds"] = b.to_plain()["kinds"]
+    out = Path(a.out or a.checkpoint)
+    atomic_torch_save(data, out)
+    print("kinds: " + (", ".join(f"{n} {np.bincount(v[v >= 0]).tolist()}" for n, v in b.kinds.items()) or "none"))
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
 
 

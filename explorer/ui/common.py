@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import streamlit as st
 
-from explorer import latent, urlstate
+from explorer import kinds, latent, urlstate
 from explorer.imaging import image_grid, png_bytes, to_uint8_images
 from explorer.urlstate import FaceRef, ViewState, encode
 
@@ -95,6 +95,10 @@ class Model:
         self.order = latent.dims_by_kl(kl) if kl is not None else np.arange(self.dim)
         self.kl = kl
         self.defaults = ViewState()  # what a fresh page shows; with a bundle, real faces, not samples
+        # what an attribute edit can add: the 40 attributes, then the kinds of those that have them
+        self.edit_names = list(vae.attribute_names)
+        if self.bundle is not None and self.bundle.kinds:
+            self.edit_names += [kinds.kind_name(n, k) for n, v in self.bundle.kinds.items() for k in range(int(v.max()) + 1)]
         if self.bundle is not None:
             b = self.bundle
             for name, row in latent.demo_rows(b.recon_mse, b.attributes, b.partition, b.attribute_names).items():

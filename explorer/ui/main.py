@@ -99,7 +99,8 @@ def load_model(path: Path) -> Model:
 # --------------------------------------------------------------------------------------------
 
 def _first_state(model: Model, params: dict, messages: list[str], ckpt: str | None):
-    s, more = urlstate.decode(params, model.dim, model.vae.attribute_names, model.n_rows, model.defaults)
+    s, more = urlstate.decode(params, model.dim, model.vae.attribute_names, model.n_rows, model.defaults,
+                              edit_names=model.edit_names)
     s.ckpt = ckpt
     st.session_state[DEFAULTS] = model.defaults
     st.session_state[STATE] = s
