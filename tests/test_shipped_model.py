@@ -32,6 +32,12 @@ def test_shipped_checkpoints_are_small_and_complete():
     assert set(folders) == {"celeba-sample", "celeba-extra-halfres"}
     assert vae.summary["data"]["train_images"] == 14_287 and "/" not in str(vae.summary["data"])
     assert np.isfinite(b.tsne).all() and np.isfinite(b.pca).all()
+    # hats and glasses come in kinds (explorer.kinds), each with faces enough for its own direction
+    assert set(b.kinds) == {"Wearing_Hat", "Eyeglasses"}
+    for name, labels in b.kinds.items():
+        has = b.attributes[:, vae.attribute_names.index(name)] == 1
+        sizes = np.bincount(labels[has])
+        assert ((labels >= 0) == has).all() and len(sizes) == 3 and sizes.min() >= 20
     assert vae.summary["epochs"] >= 1 and len(vae.history) == vae.summary["epochs"]
     faces = vae.decode(torch.randn(4, 128))
     assert faces.shape == (4, 3, 64, 64) and 0 <= faces.min() and faces.max() <= 1
