@@ -17,6 +17,7 @@ Per checkpoint:
   far the other 39 attribute probabilities move (mean absolute change against the unedited decode).
   Two judges (JUDGES below), each with its recall and false positives on the real valid images, and a
   ceiling: how often it sees the attribute in the model's own reconstructions of faces that have it.
+  Then the same for each kind of Wearing_Hat and Eyeglasses (explorer.kinds), found on the train encodings.
 - samples: the classifier's attribute frequencies on 1,000 samples from N(0, I) and from the density
   fitted to the encodings (explorer.density), against its frequencies on the real valid images.
 """
@@ -36,8 +37,8 @@ import torch
 
 from explorer import load_checkpoint
 from explorer.celeba import open_celeba
-from explorer.latent import direction_aucs, held_directions, mean_difference_directions
-from train.export import attribute_directions, encode_cache
+from explorer.latent import attribute_directions, direction_aucs, held_directions, mean_difference_directions
+from train.export import encode_cache
 from train.losses import kl_per_dim
 from train.prepare import load_or_build_cache
 
@@ -109,6 +110,34 @@ def edit_report(r: dict, clf) -> list[dict]:
             row[kind + "_drift"] = float(np.abs(p[:, others] - p0[lack][:, others]).mean())
         rows.append(row)
     return rows
+
+
+def kind_report(r: dict, clf) -> list[dict]:
+    """Edits by kind (explorer.kinds): the kinds found on the train encodings as the export finds them,
+    each kind's three directions fitted on the train encodings, judged like edit_report's."""
+    from attribute_classifier import probabilities
+    from explorer.kinds import find_kinds, kind_directions, split_name
+
+    cache, vae = r["cache"], r["vae"]
+    names = list(cache.attribute_names)
+    a_tr, attrs_va = cache.attributes[r["tr"]], cache.attributes[r["va"]]
+    if "kinds" not in r:
+        r["kinds"] = find_kinds(lambda z: decode_all(vae, z).numpy(), r["mu_tr"], a_tr, names)
+    p0 = probabilities(clf, decode_all(vae, r["mu_va"]))
+    rows = {}
+    for kind in ("balanced", "held", "plain"):
+        edit_names, dirs = kind_directions("mean" if kind == "plain" else kind, r["mu_tr"], a_tr, names, r["kinds"])
+        for name, d in zip(edit_names, dirs):
+            attribute, k = split_name(name)
+            j = names.index(attribute)
+            lack = np.flatnonzero(attrs_va[:, j] == 0)
+            others = [q for q in range(len(names)) if q != j]
+            p = probabilities(clf, decode_all(vae, r["mu_va"][lack] + EDIT_STRENGTH * d))
+            row = rows.setdefault(name, {"kind": name, "train faces": int((r["kinds"][attribute] == k).sum()),
+                                         "faces": len(lack)})
+            row[kind] = float((p[:, j] > 0.5).mean())
+            row[kind + "_drift"] = float(np.abs(p[:, others] - p0[lack][:, others]).mean())
+    return list(rows.values())
 
 
 def sample_report(r: dict, clf) -> dict:
@@ -202,6 +231,17 @@ def main():
             print("| **mean of 8** | | | " + " | ".join(
                 f"**{np.mean([e[k] for e in edits]):.1%}** | **{np.mean([e[k + '_drift'] for e in edits]):.3f}**"
                 for k in kinds) + " | |")
+            by_kind = kind_report(r, clf)
+            if by_kind:
+                print(f"\n**{r['name']}, the {kind} judge: edits by kind** (explorer.kinds: the faces with the "
+                      f"attribute in the train encodings grouped by what the decoder draws where it shows, and "
+                      f"directions fitted per kind; z + {EDIT_STRENGTH:g}·d on the same valid faces as above)\n")
+                print("| kind | its train faces | faces | after, balanced d | drift of the other 39 | "
+                      "after, others-fixed d | drift | after, plain d | drift |")
+                print("|---|---|---|---|---|---|---|---|---|")
+                for e in by_kind:
+                    print(f"| {e['kind']} | {e['train faces']} | {e['faces']} | "
+                          + " | ".join(f"{e[k]:.1%} | {e[k + '_drift']:.3f}" for k in kinds) + " |")
         # frequencies want the calibrated judge: its P > 0.5 rate follows how common an attribute is
         clf = judges["calibrated"]
         s = sample_report(r, clf)
