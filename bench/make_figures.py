@@ -5,8 +5,9 @@
 Writes samples.png (64 faces from N(0, I)), samples-fitted.png (64 from the bundle's fitted density, when
 it has one), reconstructions.png (valid-partition faces over their
 reconstructions from mu) and edits.png (valid faces, each row: input, reconstruction, then one
-attribute toggled per column by the bundle's direction: added where the face lacks it, removed where
-it has it, by 1.5 times the gap between the class means).
+attribute toggled per column by its balanced direction, the app's default: added where the face lacks it,
+removed where it has it, by 1.5 times the gap between the class means; the last columns do the same with
+each kind of hat, explorer.kinds).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from PIL import Image, ImageDraw
 from explorer import load_checkpoint
 from explorer.celeba import open_celeba
 from explorer.imaging import image_grid, to_uint8_images
+from explorer.kinds import kind_directions
 from explorer.latent import edit, sample_z
 
 EDITS = ["Smiling", "Male", "Eyeglasses", "Blond_Hair", "Black_Hair", "Bangs", "Wearing_Hat", "Mouth_Slightly_Open"]
@@ -74,20 +76,27 @@ def main():
 
     b = vae.bundle
     names = list(vae.attribute_names)
+    # (label, direction, gap, attribute): the gap is the plain class-mean distance, as the app's weights
+    columns = [(f"±{n}", b.directions_balanced[names.index(n)], np.linalg.norm(b.directions[names.index(n)]),
+                names.index(n)) for n in EDITS]
+    hats = {"Wearing_Hat": b.kinds["Wearing_Hat"]} if b.kinds and "Wearing_Hat" in b.kinds else {}
+    if hats:
+        _, balanced = kind_directions("balanced", b.mu, b.attributes, names, hats)
+        _, plain = kind_directions("mean", b.mu, b.attributes, names, hats)
+        columns += [(f"±hat kind {q + 1}", d, np.linalg.norm(g), names.index("Wearing_Hat"))
+                    for q, (d, g) in enumerate(zip(balanced, plain))]
     tiles = []
     for r, i in enumerate(rows[:6]):
         z = mu[r].numpy()
         has = index.attributes[i]
         zs = [z]
-        for name in EDITS:
-            k = names.index(name)
-            gap = float(np.linalg.norm(b.directions[k]))
+        for _, d, gap, k in columns:
             sign = -1.0 if has[k] else 1.0
-            zs.append(edit(z, b.directions[k], [sign * 1.5 * gap]))
+            zs.append(edit(z, d, [sign * 1.5 * float(gap)]))
         faces = to_uint8_images(vae.decode(np.stack(zs)))
         tiles.append(np.concatenate([to_uint8_images(x[r:r + 1]), faces]))
-    grid = image_grid(np.concatenate(tiles), len(EDITS) + 2)
-    labels = label_row(["input", "recon", *[f"±{e}" for e in EDITS]], s)
+    grid = image_grid(np.concatenate(tiles), len(columns) + 2)
+    labels = label_row(["input", "recon", *[c[0] for c in columns]], s)
     Image.fromarray(up(np.concatenate([labels, np.full((2, grid.shape[1], 3), 255, np.uint8), grid]))).save(
         out / "edits.png")
     print(f"wrote {out}/samples.png, samples-fitted.png, reconstructions.png, edits.png")
