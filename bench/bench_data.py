@@ -49,7 +49,7 @@ def main():
     t, index = timed(lambda: open_celeba(a.data_dir))
     print(f"| open_celeba (detect, parse, list images) | {len(index):,} | {t:.2f} s |")
     index = index.subset(list(range(min(a.limit, len(index)))))
-    print(f"\n| image size | draft mode | workers | images/s |")
+    print("\n| image size | draft mode | workers | images/s |")
     print("|---|---|---|---|")
     for size in [int(s) for s in a.sizes.split(",")]:
         for draft in (True, False):

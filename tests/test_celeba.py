@@ -5,7 +5,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import time
 import zipfile
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer import celeba
 from explorer.celeba import (
     ATTRIBUTE_NAMES,
     CelebAError,

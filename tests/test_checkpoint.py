@@ -1,6 +1,4 @@
 import os
-import pickle
-import zipfile
 
 import numpy as np
 import pytest

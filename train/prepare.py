@@ -94,7 +94,7 @@ def check_image_sizes(index: CelebAIndex, pre: PreprocessConfig, allow_upscale: 
                      f"small for {s}x{s} without upscaling (e.g. {w}x{h}: its centred crop is "
                      f"{crop_side(w, h, pre)} pixels, {s} needed)")
     if not allow_upscale:
-        raise CelebAError("\n".join(lines) + f"\nleave such folders out, choose a smaller --image-size, or pass "
+        raise CelebAError("\n".join(lines) + "\nleave such folders out, choose a smaller --image-size, or pass "
                           "--allow-upscale to upscale them")
     for line in lines:
         log(f"note: --allow-upscale: {line}; they are upscaled")
