@@ -7,7 +7,8 @@ it has one), reconstructions.png (valid-partition faces over their
 reconstructions from mu) and edits.png (valid faces, each row: input, reconstruction, then one
 attribute toggled per column by its balanced direction, the app's default: added where the face lacks it,
 removed where it has it, by 1.5 times the gap between the class means; the last columns do the same with
-each kind of hat, explorer.kinds).
+each kind of hat, explorer.kinds), and hat-kinds.png (10 valid faces without a hat: reconstruction, then
++Wearing_Hat and + each kind of hat at twice the class gap, one per row).
 """
 from __future__ import annotations
 
@@ -99,7 +100,20 @@ def main():
     labels = label_row(["input", "recon", *[c[0] for c in columns]], s)
     Image.fromarray(up(np.concatenate([labels, np.full((2, grid.shape[1], 3), 255, np.uint8), grid]))).save(
         out / "edits.png")
-    print(f"wrote {out}/samples.png, samples-fitted.png, reconstructions.png, edits.png")
+    if hats:
+        # 10 valid faces without a hat, each row one edit at twice its class gap, as bench_quality's z + 2·d
+        k = names.index("Wearing_Hat")
+        bare = [int(i) for i in valid if not index.attributes[i][k]][::70][:10]
+        xb = []
+        for i in bare:
+            with index.open_image(i) as img:
+                xb.append(vae.preprocess(img))
+        zb = vae.encode(torch.stack(xb))[0].numpy()
+        hat_rows = [("recon", zb)] + [(label, np.stack([edit(z, d, [2 * float(gap)]) for z in zb]))
+                                      for label, d, gap, j in columns if j == k]
+        grid = image_grid(np.concatenate([to_uint8_images(vae.decode(z)) for _, z in hat_rows]), len(bare))
+        Image.fromarray(up(grid)).save(out / "hat-kinds.png")
+    print(f"wrote {out}/samples.png, samples-fitted.png, reconstructions.png, edits.png" + (", hat-kinds.png" if hats else ""))
 
 
 if __name__ == "__main__":
