@@ -449,6 +449,29 @@ def test_the_attribute_pad_follows_the_pointer_and_writes_both_weights_on_releas
     assert page.foreign == [], page.foreign
 
 
+@browser
+@pytest.mark.slow
+@needs_chromium
+def test_a_kind_of_hat_is_scrubbed_live_and_its_weight_goes_into_the_url(server, page):
+    """An edit name with a kind (Wearing_Hat.1, explorer.kinds) is a control of the live edit like any
+    attribute: the face follows its weight while dragged, and the release writes that name's weight."""
+    url = server[0]
+    edit_stats = "window.__vaeLive && window.__vaeLive.live_edit"
+    _open_live(page, url, "?view=arithmetic&edit=Wearing_Hat.1:2", edit_stats)
+    slider = page.locator(".st-key-live_edit input[type=range]").first
+    assert slider.get_attribute("data-id") == "Wearing_Hat.1"
+    before = page.evaluate(f"{edit_stats}.frames")
+    _drag_held(page, slider, 0.6, 0.9, moves=30)
+    page.wait_for_function(f"{edit_stats}.frames >= {before + 5}", timeout=10_000)
+    assert "Wearing_Hat.1%3A2" in page.url or "Wearing_Hat.1:2" in page.url  # nothing sent while held
+    page.mouse.up()
+    page.wait_for_function("() => !/Wearing_Hat\\.1(:|%3A)2(,|&|$)/.test(location.search)", timeout=30_000)
+    moved = float(page.evaluate(f"{edit_stats}.values")["Wearing_Hat.1"])
+    edit = dict(kv.split(":") for kv in parse_qs(urlparse(page.url).query)["edit"][0].split(","))
+    assert list(edit) == ["Wearing_Hat.1"] and abs(float(edit["Wearing_Hat.1"]) - moved) < 1e-3 and moved > 4
+    assert page.foreign == [], page.foreign
+
+
 # Loaded by the test server's interpreter (sitecustomize): hold the decoder export until a file exists.
 EXPORT_GATE = """
 import os, time
