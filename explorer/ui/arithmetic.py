@@ -197,12 +197,21 @@ def _kinds_gallery(model: Model) -> None:
                    "are grouped by what the decoder draws where the attribute shows (the top of the head, the "
                    "eyes), and each kind has directions of its own. Below, the model's reconstructions of 8 "
                    "faces of each kind.")
-        for attribute, labels in b.kinds.items():
-            for k in range(int(labels.max()) + 1):
-                rows = np.flatnonzero(labels == k)
-                show_faces(model.faces(b.mu[rows[:8]]), f"kind_{kinds.kind_name(attribute, k)}", width=8 * 56,
-                           caption=f"{kinds.label(kinds.kind_name(attribute, k))}: {len(rows)} faces of the bundle",
-                           download=False)
+        for name, (faces, count) in _kind_faces(model, model.key).items():
+            show_faces(faces, f"kind_{name}", width=8 * 56, caption=f"{kinds.label(name)}: {count} faces of the bundle",
+                       download=False)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _kind_faces(_model: Model, key: str) -> dict:
+    """{kind's edit name: (its first 8 faces decoded, how many it has)}: decoded once per checkpoint, not on
+    every rerun (an expander's contents run even while it is closed)."""
+    out = {}
+    for attribute, labels in _model.bundle.kinds.items():
+        for k in range(int(labels.max()) + 1):
+            rows = np.flatnonzero(labels == k)
+            out[kinds.kind_name(attribute, k)] = (_model.faces(_model.bundle.mu[rows[:8]]), len(rows))
+    return out
 
 
 @st.fragment
