@@ -1,8 +1,10 @@
-"""The analysis bundle: encodings, KL per dimension, active units, attribute directions, 2-D maps.
+"""The analysis bundle: encodings, KL per dimension, active units, attribute directions, 2-D maps, the
+fitted density and the kinds of hats and glasses (explorer.kinds).
 
 Runs at the end of training, and on its own for any checkpoint and dataset:
     python -m train.export CHECKPOINT --data-dir DIR [--data-dir DIR2 ...] [--splits valid,test] [--max-images N]
         [--slim]
+    python -m train.export CHECKPOINT --kinds-only [--out FILE]   # kinds for an older bundle, no dataset
 """
 from __future__ import annotations
 
