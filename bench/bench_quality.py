@@ -87,6 +87,17 @@ def decode_all(vae, z: np.ndarray, batch: int = 256) -> torch.Tensor:
     return torch.cat([vae.decode(z[s:s + batch]) for s in range(0, len(z), batch)])
 
 
+def unedited(r: dict, clf) -> np.ndarray:
+    """The judge's probabilities on the model's unedited decodes of the valid faces: what every edit's
+    drift is measured against; computed once per model and judge."""
+    from attribute_classifier import probabilities
+
+    cache = r.setdefault("unedited", {})
+    if id(clf) not in cache:
+        cache[id(clf)] = probabilities(clf, decode_all(r["vae"], r["mu_va"]))
+    return cache[id(clf)]
+
+
 def edit_report(r: dict, clf) -> list[dict]:
     from attribute_classifier import probabilities
 
@@ -95,7 +106,7 @@ def edit_report(r: dict, clf) -> list[dict]:
     plain, balanced, _ = attribute_directions(r["mu_tr"], cache.attributes[r["tr"]])
     held = held_directions(r["mu_tr"], cache.attributes[r["tr"]])
     attrs_va = cache.attributes[r["va"]]
-    p0 = probabilities(clf, decode_all(vae, r["mu_va"]))  # the unedited decodes, judged the same way
+    p0 = unedited(r, clf)
     rows = []
     for name in KEY_ATTRIBUTES:
         j = names.index(name)
@@ -123,7 +134,7 @@ def kind_report(r: dict, clf) -> list[dict]:
     a_tr, attrs_va = cache.attributes[r["tr"]], cache.attributes[r["va"]]
     if "kinds" not in r:
         r["kinds"] = find_kinds(lambda z: decode_all(vae, z).numpy(), r["mu_tr"], a_tr, names)
-    p0 = probabilities(clf, decode_all(vae, r["mu_va"]))
+    p0 = unedited(r, clf)
     rows = {}
     for kind in ("balanced", "held", "plain"):
         edit_names, dirs = kind_directions("mean" if kind == "plain" else kind, r["mu_tr"], a_tr, names, r["kinds"])

@@ -23,7 +23,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from explorer.latent import directions_of
+from explorer.latent import direction_of
 
 # Rows of the face, as fractions of its height, where each attribute shows on CelebA's aligned crops
 REGIONS = {"Wearing_Hat": (0.0, 0.40), "Eyeglasses": (0.34, 0.62)}
@@ -35,6 +35,18 @@ SEP = "."
 def kind_name(attribute: str, k: int) -> str:
     """Edit name of kind ``k`` (0-based) of ``attribute``: ``Wearing_Hat.1`` for the first."""
     return f"{attribute}{SEP}{k + 1}"
+
+
+def kind_names(kinds: Mapping[str, np.ndarray]) -> list[tuple[str, str, int]]:
+    """(edit name, attribute, 0-based kind) of every kind in a bundle's ``kinds``, in the order the app
+    lists them and kind_directions returns them."""
+    return [(kind_name(attribute, k), attribute, k) for attribute, labels in kinds.items()
+            for k in range(int(labels.max()) + 1)]
+
+
+def describe(kinds: Mapping[str, np.ndarray]) -> str:
+    """One line for a log: "Wearing_Hat [152, 111, 101], Eyeglasses [185, 152, 147]" (faces per kind)."""
+    return ", ".join(f"{n} {np.bincount(v[v >= 0]).tolist()}" for n, v in kinds.items()) or "none"
 
 
 def split_name(name: str) -> tuple[str, int | None]:
@@ -103,14 +115,13 @@ def kind_directions(kind: str, mu: np.ndarray, attributes: np.ndarray, attribute
                     kinds: Mapping[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
     """The directions of every kind -> (edit names, (M,D)). Kind k of attribute j is fitted on the rows
     without attribute j and the rows of kind k, as if the attribute had that kind only; ``kind`` is the
-    estimator (mean, balanced, held: explorer.latent.directions_of)."""
-    names, rows = [], []
+    estimator (mean, balanced, held: explorer.latent.direction_of)."""
     a = np.asarray(attributes)
-    for attribute, labels in kinds.items():
+    names, rows = [], []
+    for name, attribute, k in kind_names(kinds):
         j = list(attribute_names).index(attribute)
-        for k in range(int(labels.max()) + 1):
-            keep = (a[:, j] == 0) | (labels == k)
-            names.append(kind_name(attribute, k))
-            rows.append(directions_of(kind, mu[keep], a[keep])[j])
+        keep = (a[:, j] == 0) | (kinds[attribute] == k)
+        names.append(name)
+        rows.append(direction_of(kind, mu[keep], a[keep], j))
     dim = np.asarray(mu).shape[1]
     return names, (np.stack(rows) if rows else np.zeros((0, dim))).astype(np.float32)

@@ -18,7 +18,7 @@ import torch
 
 from explorer.bundle import AnalysisBundle
 from explorer.density import fit_density
-from explorer.kinds import find_kinds
+from explorer.kinds import describe, find_kinds
 from explorer.latent import attribute_directions
 from explorer.model import VAE
 from train.losses import kl_per_dim
@@ -135,7 +135,7 @@ def build_bundle(model: VAE, cache: CachedData, splits, device, max_images: int 
     log(f"analysis bundle: {len(idx)} images of the {used} split(s), {int(bundle.active_units.sum())}/{mu.shape[1]} active units, "
         f"KL {bundle.kl_per_image.mean():.1f} nats/image, MSE {mse.mean():.5f}, t-SNE by {backend}, "
         f"{bundle.info['seconds']} s; density: {density.n_components}-component GMM in {density.info['seconds']} s; "
-        f"kinds: " + (", ".join(f"{n} {np.bincount(v[v >= 0]).tolist()}" for n, v in kinds.items()) or "none"))
+        f"kinds: {describe(kinds)}")
     return bundle
 
 
@@ -211,7 +211,7 @@ def _kinds_only(a) -> None:
     data["bundle"]["kinds"] = b.to_plain()["kinds"]
     out = Path(a.out or a.checkpoint)
     atomic_torch_save(data, out)
-    print("kinds: " + (", ".join(f"{n} {np.bincount(v[v >= 0]).tolist()}" for n, v in b.kinds.items()) or "none"))
+    print(f"kinds: {describe(b.kinds)}")
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
 
 

@@ -207,10 +207,9 @@ def _kind_faces(_model: Model, key: str) -> dict:
     """{kind's edit name: (its first 8 faces decoded, how many it has)}: decoded once per checkpoint, not on
     every rerun (an expander's contents run even while it is closed)."""
     out = {}
-    for attribute, labels in _model.bundle.kinds.items():
-        for k in range(int(labels.max()) + 1):
-            rows = np.flatnonzero(labels == k)
-            out[kinds.kind_name(attribute, k)] = (_model.faces(_model.bundle.mu[rows[:8]]), len(rows))
+    for name, attribute, k in kinds.kind_names(_model.bundle.kinds):
+        rows = np.flatnonzero(_model.bundle.kinds[attribute] == k)
+        out[name] = (_model.faces(_model.bundle.mu[rows[:8]]), len(rows))
     return out
 
 

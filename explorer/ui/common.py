@@ -98,7 +98,7 @@ class Model:
         # what an attribute edit can add: the 40 attributes, then the kinds of those that have them
         self.edit_names = list(vae.attribute_names)
         if self.bundle is not None and self.bundle.kinds:
-            self.edit_names += [kinds.kind_name(n, k) for n, v in self.bundle.kinds.items() for k in range(int(v.max()) + 1)]
+            self.edit_names += [name for name, _, _ in kinds.kind_names(self.bundle.kinds)]
         if self.bundle is not None:
             b = self.bundle
             for name, row in latent.demo_rows(b.recon_mse, b.attributes, b.partition, b.attribute_names).items():
