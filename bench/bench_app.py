@@ -19,7 +19,8 @@ Measures, on this machine:
     about one pointer move per frame), and the strips redrawn per second; for the first slider (the
     dimension the strip traverses, whose strip stays) and the second (whose strip is redrawn); the same
     with a sweep made in the page, one new value per frame; the in-browser decode time of one face
-    (median, p95); and the time from opening the page to the first live face, with where it went.
+    (median, p95); the time from opening the page to the first live face, with where it went; and the
+    share of CPU time idle and stolen by the host (a shared virtual machine) while measuring.
 The server-side measurements run with EXPLORER_LIVE=0 (the fallback path, the numbers before live
 decoding); the live ones with it on.
 Times are taken inside the page (performance.now() from the key press to the frame after the image
@@ -245,12 +246,28 @@ async def _bench_live(url: str, drags: int, hz: float, opens: int) -> dict:
     return res
 
 
+def cpu_times() -> list[int]:
+    """The machine's CPU time so far by kind (/proc/stat: user, nice, system, idle, iowait, irq, softirq,
+    steal), in clock ticks; empty where there is no /proc."""
+    try:
+        return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except OSError:
+        return []
+
+
 def bench_live(ckpt: Path, tmp: Path, drags: int, hz: float, opens: int = 5) -> dict:
     """Open the live sliders `opens` + 1 times (the first live face), then drag the first slider back and
     forth with the mouse button held, and count the faces drawn. Playwright's async API: the mouse moves
-    are sent on a clock, not one after the other."""
+    are sent on a clock, not one after the other. Also the share of the machine's CPU time that was idle
+    and that the hypervisor gave to other machines (steal) meanwhile: on a shared host the figures move
+    with it."""
     with streamlit_server(ROOT / "app.py", "--checkpoint", str(ckpt), log=tmp / "live.log") as url:
-        return asyncio.run(_bench_live(url, drags, hz, opens))
+        t0 = cpu_times()
+        res = asyncio.run(_bench_live(url, drags, hz, opens))
+        t1 = cpu_times()
+    d = [b - a for a, b in zip(t0, t1)]
+    res["cpu"] = {"idle": d[3] / sum(d), "steal": d[7] / sum(d)} if d and sum(d) else None
+    return res
 
 
 def bench_explorer(browser, ckpt: Path, moves: int, sessions: int, tmp: Path) -> dict:
@@ -331,7 +348,9 @@ def bench_map(browser, ckpt: Path, tmp: Path, trials: int = 10) -> tuple[int, li
 
 def report_live(a, ckpt: Path, live: dict) -> None:
     load = os.getloadavg()
-    print(f"\nmachine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
+    cpu = live.get("cpu")
+    during = (f"; while measuring, CPU time idle {cpu['idle']:.0%}, stolen by the host {cpu['steal']:.0%}" if cpu else "")
+    print(f"\nmachine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}{during}; "
           f"checkpoint {ckpt}")
     med = statistics.median
     for which, name in ((0, "the traversed dimension (the strip's faces stay)"), (1, "another dimension (the strip is redrawn)")):
