@@ -208,7 +208,7 @@ async def _bench_live(url: str, drags: int, hz: float, opens: int) -> dict:
         # is another one, so the strip is redrawn while it is dragged.
         for which in (0, 1):
             r_ = res[which] = {"fps": [], "inputs_per_s": [], "frames_per_s": [], "shown": [], "moved": [], "span": [],
-                               "strips": [], "raf_fps": [], "raf_inputs": [], "raf_frames": [], "raf_shown": []}
+                               "strips": [], "strip_ms": [], "raf_fps": [], "raf_inputs": [], "raf_frames": [], "raf_shown": []}
             slider = page.locator(".st-key-live_sliders input[type=range]").nth(which)
             box = await slider.bounding_box()
             y = box["y"] + box["height"] / 2
@@ -228,6 +228,7 @@ async def _bench_live(url: str, drags: int, hz: float, opens: int) -> dict:
                 r_["shown"].append(d["shown"] / span)
                 r_["moved"].append(d["moved"] / span)
                 r_["strips"].append((s1 - s0) / span)
+                r_["strip_ms"].append(await page.evaluate(f"{LIVE}.stripMs || 0"))
                 r_["span"].append(span)
                 res["decode"] += (await page.evaluate(f"{LIVE}.decodeMs"))[n0:]
                 await page.wait_for_function("(q) => location.search !== q", arg=q0, timeout=30_000)
@@ -359,7 +360,8 @@ def report_live(a, ckpt: Path, live: dict) -> None:
               f"({min(r['span']):.1f}-{max(r['span']):.1f} s each): distinct faces drawn per second median "
               f"{med(r['fps']):.1f} (min {min(r['fps']):.1f}); animation frames per second {med(r['frames_per_s']):.1f}, "
               f"of which showed a new face {med(r['shown']):.1f} (min {min(r['shown']):.1f}) and got a new value "
-              f"{med(r['moved']):.1f}; input events per second {med(r['inputs_per_s']):.1f}; strips redrawn per second {med(r['strips']):.1f}")
+              f"{med(r['moved']):.1f}; input events per second {med(r['inputs_per_s']):.1f}; strips redrawn per second {med(r['strips']):.1f}"
+              + (f" (one took {med(r['strip_ms']):.0f} ms)" if which else ""))
         print(f"live sliders, {name}: {a.drags} drags made in the page, one new value per animation frame for "
               f"1.5 s: distinct faces drawn per second median {med(r['raf_fps']):.1f} (min {min(r['raf_fps']):.1f}); "
               f"animation frames per second {med(r['raf_frames']):.1f}, of which showed a new face "

@@ -11,9 +11,9 @@
 // Triggers: "release" {values: {id: value}} when a control is let go; "failed" "reason" when the runtime
 // cannot start (Python then draws this view on the server).
 // Measurements for tests and the bench: window.__vaeLive[name] = {ready, error, frames (distinct faces drawn),
-// frameTimes, decodeMs (main face), strips (whole strips drawn), lane (where main faces decode: "worker",
-// then "inline" or "worker only"), inlineMs (a face on the page's thread, when tried), firstFace
-// (performance.now() of the first face: ms since the page opened), idle}.
+// frameTimes, decodeMs (main face), strips (whole strips drawn), stripMs (the last strip's time, ms), lane
+// (where main faces decode: "worker", then "inline" or "worker only"), inlineMs (a face on the page's
+// thread, when tried), firstFace (performance.now() of the first face: ms since the page opened), idle}.
 
 const RUNTIME = { boot: null, queues: {} }; // queues: lane -> the promise of its last decode
 const INLINE = "inline"; // boot.mjs's lane that decodes on the page's thread
@@ -169,11 +169,12 @@ async function pumpStrip(inst) {
       inst.stripDirty = false;
       const [, strip] = faces(inst); // a snapshot: the strip is drawn from one set of values
       if (!newStrip(inst, strip)) continue;
-      inst.lastStrip = performance.now();
+      const t0 = (inst.lastStrip = performance.now());
       const via = inst.strip || inst.main;
       if (via !== inst.main) draw(inst.el.strip, (await decode(inst, strip, via))[0], strip.length, S);
       else for (let i = 0; i < strip.length; i++) draw(inst.el.strip, (await decode(inst, [strip[i]], via))[0], strip.length, S, i);
       st.strips++;
+      st.stripMs = performance.now() - t0;
     }
   } catch (e) {
     fail(inst, `decoding failed: ${e && e.message ? e.message : e}`);
