@@ -19,8 +19,9 @@ Measures, on this machine:
     about one pointer move per frame), and the strips redrawn per second; for the first slider (the
     dimension the strip traverses, whose strip stays) and the second (whose strip is redrawn); the same
     with a sweep made in the page, one new value per frame; the in-browser decode time of one face
-    (median, p95); the time from opening the page to the first live face, with where it went; and the
-    share of CPU time idle and stolen by the host (a shared virtual machine) while measuring.
+    (median, p95); the time from opening the page to the first live face, with where it went; the
+    share of CPU time idle and stolen by the host (a shared virtual machine) while measuring; and a
+    yardstick of the host's speed, one face decoded by ONNX Runtime in Python on one thread.
 The server-side measurements run with EXPLORER_LIVE=0 (the fallback path, the numbers before live
 decoding); the live ones with it on.
 Times are taken inside the page (performance.now() from the key press to the frame after the image
@@ -347,12 +348,38 @@ def bench_map(browser, ckpt: Path, tmp: Path, trials: int = 10) -> tuple[int, li
     return rows, colour, proj
 
 
+def host_reference(ckpt: Path, runs: int = 200) -> float:
+    """Milliseconds for one face decoded by ONNX Runtime in Python on one thread (median of `runs`), from the
+    same ONNX file the page runs: a yardstick of this host's speed, so that runs on different hosts (or on
+    one shared host at different times) can be compared. Issue 9 measured 1.5 ms on its machine."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from explorer.checkpoint import load_checkpoint
+    from explorer.onnx_export import decoder_onnx
+
+    vae = load_checkpoint(str(ckpt), device="cpu")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(decoder_onnx(vae)), opts, providers=["CPUExecutionProvider"])
+    z = np.zeros((1, vae.latent_dim), np.float32)
+    times = []
+    for i in range(runs + 20):
+        t0 = time.perf_counter()
+        sess.run(None, {sess.get_inputs()[0].name: z})
+        if i >= 20:  # the first runs set up buffers
+            times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
 def report_live(a, ckpt: Path, live: dict) -> None:
     load = os.getloadavg()
     cpu = live.get("cpu")
     during = (f"; while measuring, CPU time idle {cpu['idle']:.0%}, stolen by the host {cpu['steal']:.0%}" if cpu else "")
     print(f"\nmachine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}{during}; "
           f"checkpoint {ckpt}")
+    print(f"host yardstick: one face decoded by ONNX Runtime in Python, one thread, {host_reference(ckpt):.2f} ms "
+          f"(median of 200; issue 9's machine: 1.5 ms)")
     med = statistics.median
     for which, name in ((0, "the traversed dimension (the strip's faces stay)"), (1, "another dimension (the strip is redrawn)")):
         r = live[which]
