@@ -269,6 +269,7 @@ def bench_live(ckpt: Path, tmp: Path, drags: int, hz: float, opens: int = 5) -> 
         t1 = cpu_times()
     d = [b - a for a, b in zip(t0, t1)]
     res["cpu"] = {"idle": d[3] / sum(d), "steal": d[7] / sum(d)} if d and sum(d) else None
+    res["yardstick"] = host_yardstick(ckpt)  # with the server and the browser closed
     return res
 
 
@@ -348,11 +349,11 @@ def bench_map(browser, ckpt: Path, tmp: Path, trials: int = 10) -> tuple[int, li
     return rows, colour, proj
 
 
-def host_reference(ckpt: Path, threads: int, runs: int = 200) -> float:
-    """Milliseconds for one face decoded by ONNX Runtime in Python on `threads` threads (0: its default,
-    one per core), median of `runs`, from the same ONNX file the page runs: a yardstick of this host's
-    speed, so that runs on different hosts (or on one shared host at different times) can be compared.
-    Issue 9 measured 1.5 ms on its machine, without saying on how many threads."""
+def host_yardstick(ckpt: Path, runs: int = 200) -> tuple[float, float]:
+    """Milliseconds for one face decoded by ONNX Runtime in Python, on one thread and on its default
+    threads (one per core), medians of `runs`, from the same ONNX file the page runs: a yardstick of this
+    host's speed, so that runs on different hosts (or on one shared host at different times) can be
+    compared. Issue 9 measured 1.5 ms on its machine, without saying on how many threads."""
     import numpy as np
     import onnxruntime as ort
 
@@ -360,17 +361,21 @@ def host_reference(ckpt: Path, threads: int, runs: int = 200) -> float:
     from explorer.onnx_export import decoder_onnx
 
     vae = load_checkpoint(str(ckpt), device="cpu")
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    sess = ort.InferenceSession(str(decoder_onnx(vae)), opts, providers=["CPUExecutionProvider"])
-    z = np.zeros((1, vae.latent_dim), np.float32)
-    times = []
-    for i in range(runs + 20):
-        t0 = time.perf_counter()
-        sess.run(None, {sess.get_inputs()[0].name: z})
-        if i >= 20:  # the first runs set up buffers
-            times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
+    path, z = str(decoder_onnx(vae)), np.zeros((1, vae.latent_dim), np.float32)
+
+    def median_ms(threads: int) -> float:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads  # 0: ONNX Runtime's default
+        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        times = []
+        for i in range(runs + 20):
+            t0 = time.perf_counter()
+            sess.run(None, {sess.get_inputs()[0].name: z})
+            if i >= 20:  # the first runs set up buffers
+                times.append((time.perf_counter() - t0) * 1000)
+        return statistics.median(times)
+
+    return median_ms(1), median_ms(0)
 
 
 def report_live(a, ckpt: Path, live: dict) -> None:
@@ -379,9 +384,10 @@ def report_live(a, ckpt: Path, live: dict) -> None:
     during = (f"; while measuring, CPU time idle {cpu['idle']:.0%}, stolen by the host {cpu['steal']:.0%}" if cpu else "")
     print(f"\nmachine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}{during}; "
           f"checkpoint {ckpt}")
-    print(f"host yardstick: one face decoded by ONNX Runtime in Python, median of 200: one thread "
-          f"{host_reference(ckpt, 1):.2f} ms, default threads {host_reference(ckpt, 0):.2f} ms (issue 9's machine: "
-          f"1.5 ms, threads not stated; there ONNX Runtime Web took 4.6 ms on one thread)")
+    one, default = live["yardstick"]
+    print(f"host yardstick: one face decoded by ONNX Runtime in Python, median of 200: one thread {one:.2f} ms, "
+          f"default threads {default:.2f} ms (issue 9's machine: 1.5 ms, threads not stated; there ONNX Runtime "
+          f"Web took 4.6 ms on one thread)")
     med = statistics.median
     for which, name in ((0, "the traversed dimension (the strip's faces stay)"), (1, "another dimension (the strip is redrawn)")):
         r = live[which]
