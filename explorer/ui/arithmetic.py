@@ -190,7 +190,7 @@ def _kinds_gallery(model: Model) -> None:
     b = model.bundle
     if not b.kinds:
         return
-    shown = ", ".join(n.replace("_", " ") for n in b.kinds)
+    shown = ", ".join(kinds.label(n) for n in b.kinds)
     with st.expander(f"Kinds: {shown}"):
         st.caption("One direction per attribute averages everything the label covers: for hats of every shape "
                    "and colour it draws a smear, for glasses only sunglasses. The faces with these attributes "
