@@ -351,22 +351,25 @@ def bench_map(browser, ckpt: Path, tmp: Path, trials: int = 10) -> tuple[int, li
 
 def host_yardstick(ckpt: Path, runs: int = 200) -> tuple[float, float]:
     """Milliseconds for one face decoded by ONNX Runtime in Python, on one thread and on its default
-    threads (one per core), medians of `runs`, from the same ONNX file the page runs: a yardstick of this
-    host's speed, so that runs on different hosts (or on one shared host at different times) can be
-    compared. Issue 9 measured 1.5 ms on its machine, without saying on how many threads."""
+    threads (one per core), medians of `runs`: a yardstick of this host's speed, so that runs on different
+    hosts (or on one shared host at different times) can be compared. Issue 9 measured 1.5 ms on its
+    machine, without saying on how many threads, for the decoder as PyTorch's exporter writes it: so this
+    exports it that way (`rewrite=False`), not the page's file, whose layers are rewritten for the browser."""
     import numpy as np
     import onnxruntime as ort
 
     from explorer.checkpoint import load_checkpoint
-    from explorer.onnx_export import decoder_onnx
+    from explorer.onnx_export import export_decoder
 
     vae = load_checkpoint(str(ckpt), device="cpu")
-    path, z = str(decoder_onnx(vae)), np.zeros((1, vae.latent_dim), np.float32)
+    z = np.zeros((1, vae.latent_dim), np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_bytes = export_decoder(vae.model, vae.latent_dim, Path(tmp) / "decoder.onnx", rewrite=False).read_bytes()
 
     def median_ms(threads: int) -> float:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads  # 0: ONNX Runtime's default
-        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(onnx_bytes, opts, providers=["CPUExecutionProvider"])
         times = []
         for i in range(runs + 20):
             t0 = time.perf_counter()

@@ -41,6 +41,10 @@ def test_onnx_decoder_matches_pytorch_and_is_cached_per_checkpoint_version(tmp_p
         assert got.shape == want.shape == (n, 3, 32, 32)
         assert np.abs(got - want).max() < 1 / 255
         assert want.std() > 0.01  # a flat grey image would match trivially
+    # written with the layers the browser runs faster (explorer.onnx_export._Decoder), not Conv/LeakyRelu
+    import onnx
+    assert {n.op_type for n in onnx.load(str(onnx_file)).graph.node} == {"Gemm", "PRelu", "Reshape", "ConvTranspose",
+                                                                       "Sigmoid"}
 
     # the same file is read from the cache, not exported again
     stamp = onnx_file.stat().st_mtime_ns
@@ -48,6 +52,23 @@ def test_onnx_decoder_matches_pytorch_and_is_cached_per_checkpoint_version(tmp_p
     # a retrained checkpoint at the same path gets its own export
     make_checkpoint_file(path, latent_dim=8, image_size=32, seed=1)
     assert decoder_onnx(load_checkpoint(path), cache=tmp_path / "cache") != onnx_file
+
+
+@pytest.mark.parametrize("kernel,padding", [(3, 1), (5, 2), ((3, 1), (1, 0)), (3, 0), (1, 0)])
+def test_a_stride_one_conv_is_rewritten_as_the_same_transposed_conv(kernel, padding):
+    from explorer.onnx_export import _as_conv_transpose
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(4, 5, kernel, 1, padding, bias=kernel != 5)
+    t = _as_conv_transpose(conv)
+    x = torch.randn(2, 4, 9, 11)
+    assert isinstance(t, torch.nn.ConvTranspose2d)
+    with torch.no_grad():
+        assert torch.allclose(t(x), conv(x), atol=1e-5)
+    # where the identity does not hold, the convolution is kept
+    for other in (torch.nn.Conv2d(4, 5, 3, 2, 1), torch.nn.Conv2d(4, 4, 3, 1, 1, groups=2),
+                  torch.nn.Conv2d(4, 5, 3, 1, 1, dilation=2), torch.nn.Conv2d(4, 5, 3, 1, 3)):
+        assert _as_conv_transpose(other) is other
 
 
 @pytest.mark.slow
