@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import statistics
 import sys
@@ -363,6 +364,7 @@ def host_yardstick(ckpt: Path, runs: int = 200) -> tuple[float, float]:
 
     vae = load_checkpoint(str(ckpt), device="cpu")
     z = np.zeros((1, vae.latent_dim), np.float32)
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # the exporter's notes (no torchvision) in the table
     with tempfile.TemporaryDirectory() as tmp:
         onnx_bytes = export_decoder(vae.model, vae.latent_dim, Path(tmp) / "decoder.onnx", rewrite=False).read_bytes()
 
