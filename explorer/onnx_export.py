@@ -88,8 +88,11 @@ class _Decoder(nn.Module):
 
     def __init__(self, vae: nn.Module, rewrite: bool = True):
         super().__init__()
-        self.vae = copy.deepcopy(vae) if rewrite else vae
-        for parent in list(self.vae.modules()) if rewrite else []:
+        self.vae = vae
+        if not rewrite:
+            return
+        self.vae = copy.deepcopy(vae)
+        for parent in list(self.vae.modules()):
             for name, child in parent.named_children():
                 if isinstance(child, nn.LeakyReLU):
                     setattr(parent, name, _LeakyAsPRelu(child.negative_slope))
