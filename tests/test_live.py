@@ -383,6 +383,49 @@ def test_a_drag_draws_many_frames_and_the_release_matches_the_server(server, pag
 @browser
 @pytest.mark.slow
 @needs_chromium
+def test_every_move_of_a_slow_drag_moves_the_face_and_arrow_keys_keep_the_step(server, page):
+    """A slider's step (0.05) is about a pixel wide: on that grid a slow drag left the face still in the
+    frames whose move stayed within one step. The pointer sets values on a finer grid, so each half-pixel
+    move gives a new value and a new face; the arrow keys still move to the next point of the step."""
+    url = server[0]
+    _open_live(page, url)
+    page.wait_for_function(f"{STATS}.idle", timeout=30_000)
+    slider = page.locator(f"{LIVE} input[type=range]").nth(2)
+    dim = slider.get_attribute("data-id")
+    box = slider.bounding_box()
+    step_px = box["width"] / ((float(slider.get_attribute("max")) - float(slider.get_attribute("min"))) / 0.05)
+    assert step_px > 0.5  # each move below is less than one step
+    x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    value = page.evaluate(f"{STATS}.values[{json.dumps(dim)}]")
+    frames = page.evaluate(f"{STATS}.frames")
+    for i in range(1, 13):
+        page.mouse.move(x + 0.5 * i, y)
+        page.wait_for_function(f"([d, v]) => {STATS}.values[d] > v", arg=[dim, value], timeout=5_000)
+        value = page.evaluate(f"{STATS}.values[{json.dumps(dim)}]")
+        page.wait_for_function(f"(n) => {STATS}.frames > n", arg=frames, timeout=5_000)  # its face, drawn
+        frames = page.evaluate(f"{STATS}.frames")
+    page.mouse.up()
+    page.wait_for_function("() => location.search.includes('dims=')", timeout=30_000)
+    dims = dict(kv.split(":") for kv in parse_qs(urlparse(page.url).query)["dims"][0].split(","))
+    assert abs(float(dims[dim]) - value) < 1e-3
+
+    # the keyboard: to the next multiple of 0.05 above, then two below; each press goes into the URL
+    import math
+    want = (math.floor(value / 0.05 + 1e-6) + 1) * 0.05
+    for key, want in (("ArrowRight", want), ("ArrowLeft", want - 0.05), ("ArrowLeft", want - 0.10)):
+        slider.press(key)
+        page.wait_for_function(f"([d, w]) => Math.abs({STATS}.values[d] - w) < 1e-6", arg=[dim, want], timeout=5_000)
+        page.wait_for_function(f"(w) => new URLSearchParams(location.search).get('dims').split(',')"
+                               f".some(kv => kv === '{dim}:' + w)", arg=f"{want:.2f}".rstrip("0").rstrip("."),
+                               timeout=30_000)
+    assert page.foreign == [], page.foreign
+
+
+@browser
+@pytest.mark.slow
+@needs_chromium
 def test_the_strip_follows_another_dimension_while_dragged_and_stays_for_its_own(server, page):
     from explorer import latent, load_checkpoint
     from explorer.imaging import to_uint8_images
