@@ -15,8 +15,9 @@ Measures, on this machine:
   * the live sliders (decoded in the page by ONNX Runtime Web): a slider dragged with the button held
     (small mouse moves sent at --drag-hz for 1.5 s, --drags times, as a mouse reports them): distinct
     faces drawn per second while dragging, the animation frames, those that showed a new face and
-    those in which the slider got a new value (no face can be new in the others; Chromium hands a page
-    about one pointer move per frame), and the strips redrawn per second; for the first slider (the
+    those in which the slider got a new value (no face can be new in the others), those in which the
+    pointer moved (Chromium hands a page about one pointer move per frame; a move within one step of the
+    slider gives no new value), and the strips redrawn per second; for the first slider (the
     dimension the strip traverses, whose strip stays) and the second (whose strip is redrawn); the same
     with a sweep made in the page, one new value per frame; the in-browser decode time of one face
     (median, p95); the time from opening the page to the first live face, with where it went; the
@@ -127,17 +128,21 @@ LIVE = "window.__vaeLive && window.__vaeLive.live_sliders"
 # document from the component's shadow root), and the animation frames the page got meanwhile.
 # Counts, while the button is held, the input events, the animation frames, and the frames that showed a
 # new face (a face can be drawn twice in one frame when two moves come in it: the screen shows the last),
-# and the frames in which the slider got at least one new value (no face can be new in the others).
-DRAG_MARKS_JS = """() => { const d = window.__drag = {down: null, up: null, inputs: 0, frames: 0, shown: 0, moved: 0, fresh: false};
+# the frames in which the slider got at least one new value (no face can be new in the others), and those
+# in which the pointer moved (a move within one step of the slider gives no new value).
+DRAG_MARKS_JS = """() => { const d = window.__drag = {down: null, up: null, inputs: 0, frames: 0, shown: 0, moved: 0,
+                                                 pointed: 0, fresh: false, pfresh: false};
   if (window.__dragListening) return; window.__dragListening = true;
   document.addEventListener('pointerdown', () => { const d = window.__drag; d.down = performance.now();
     let seen = (%(live)s).frames;
     const tick = () => { if (d.up === null) { d.frames++; const f = (%(live)s).frames; if (f !== seen) { d.shown++; seen = f; }
                                               if (d.fresh) { d.moved++; d.fresh = false; }
+                                              if (d.pfresh) { d.pointed++; d.pfresh = false; }
                                               requestAnimationFrame(tick); } };
     requestAnimationFrame(tick);
   }, {capture: true});
   document.addEventListener('input', () => { const d = window.__drag; if (d.up === null) { d.inputs++; d.fresh = true; } }, {capture: true});
+  document.addEventListener('pointermove', () => { const d = window.__drag; if (d.down !== null && d.up === null) d.pfresh = true; }, {capture: true});
   document.addEventListener('pointerup', () => { window.__drag.up = performance.now(); }, {capture: true}); }"""
 DRAG_MARKS_JS = DRAG_MARKS_JS % {"live": LIVE}
 
@@ -209,7 +214,7 @@ async def _bench_live(url: str, drags: int, hz: float, opens: int) -> dict:
         # The first slider is the dimension the strip traverses (its faces stay as they are); the second
         # is another one, so the strip is redrawn while it is dragged.
         for which in (0, 1):
-            r_ = res[which] = {"fps": [], "inputs_per_s": [], "frames_per_s": [], "shown": [], "moved": [], "span": [],
+            r_ = res[which] = {"fps": [], "inputs_per_s": [], "frames_per_s": [], "shown": [], "moved": [], "pointed": [], "span": [],
                                "strips": [], "strip_ms": [], "raf_fps": [], "raf_inputs": [], "raf_frames": [], "raf_shown": []}
             slider = page.locator(".st-key-live_sliders input[type=range]").nth(which)
             box = await slider.bounding_box()
@@ -229,6 +234,7 @@ async def _bench_live(url: str, drags: int, hz: float, opens: int) -> dict:
                 r_["frames_per_s"].append(d["frames"] / span)
                 r_["shown"].append(d["shown"] / span)
                 r_["moved"].append(d["moved"] / span)
+                r_["pointed"].append(d["pointed"] / span)
                 r_["strips"].append((s1 - s0) / span)
                 r_["strip_ms"].append(await page.evaluate(f"{LIVE}.stripMs || 0"))
                 r_["span"].append(span)
@@ -399,8 +405,8 @@ def report_live(a, ckpt: Path, live: dict) -> None:
         print(f"live sliders, {name}: {a.drags} mouse drags, moves sent at {a.drag_hz:.0f} Hz, button held "
               f"({min(r['span']):.1f}-{max(r['span']):.1f} s each): distinct faces drawn per second median "
               f"{med(r['fps']):.1f} (min {min(r['fps']):.1f}); animation frames per second {med(r['frames_per_s']):.1f}, "
-              f"of which showed a new face {med(r['shown']):.1f} (min {min(r['shown']):.1f}) and got a new value "
-              f"{med(r['moved']):.1f}; input events per second {med(r['inputs_per_s']):.1f}; strips redrawn per second {med(r['strips']):.1f}"
+              f"of which showed a new face {med(r['shown']):.1f} (min {min(r['shown']):.1f}), got a new value "
+              f"{med(r['moved']):.1f} and got a pointer move {med(r['pointed']):.1f}; input events per second {med(r['inputs_per_s']):.1f}; strips redrawn per second {med(r['strips']):.1f}"
               + (f" (one took {med(r['strip_ms']):.0f} ms)" if which else ""))
         print(f"live sliders, {name}: {a.drags} drags made in the page, one new value per animation frame for "
               f"1.5 s: distinct faces drawn per second median {med(r['raf_fps']):.1f} (min {min(r['raf_fps']):.1f}); "
