@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -412,7 +413,6 @@ def test_every_move_of_a_slow_drag_moves_the_face_and_arrow_keys_keep_the_step(s
     assert abs(float(dims[dim]) - value) < 1e-3
 
     # the keyboard: to the next multiple of 0.05 above, then two below; each press goes into the URL
-    import math
     want = (math.floor(value / 0.05 + 1e-6) + 1) * 0.05
     for key, want in (("ArrowRight", want), ("ArrowLeft", want - 0.05), ("ArrowLeft", want - 0.10)):
         slider.press(key)

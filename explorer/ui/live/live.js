@@ -268,8 +268,9 @@ function fmt(v) { return (Math.round(v * 100) / 100).toFixed(2); }
 // The pointer sets a control on a grid finer than a pixel: 1,000 to 10,000 points over its range (0.01 on
 // -5..5). On the control's own step (0.05 there, 200 points, 1.2 pixels each on a 246-pixel slider) a slow
 // drag left the value, and so the face, unchanged in the frames whose move stayed within one step: 17 of
-// 20 frames without a new face in 5 bench drags. The arrow keys still move by the control's step.
-function pointerStep(c) { return 10 ** Math.floor(Math.log10((c.max - c.min) / 1000)); }
+// 20 frames without a new face in 5 bench drags. The arrow keys still move by the control's step (never
+// finer than this grid's).
+function pointerStep(c) { return Math.min(c.step, 10 ** Math.floor(Math.log10((c.max - c.min) / 1000))); }
 
 // Arrow keys: to the next point of the control's step grid below or above (the value may lie between).
 function arrowKeys(input, c) {
@@ -278,9 +279,10 @@ function arrowKeys(input, c) {
     const dir = dirs[e.key];
     if (!dir) return; // Page Up/Down, Home, End: the browser's own
     e.preventDefault();
-    const k = parseFloat(input.value) / c.step;
+    const before = input.value, k = parseFloat(before) / c.step;
     const n = dir > 0 ? Math.floor(k + 1e-6) + 1 : Math.ceil(k - 1e-6) - 1;
     input.value = Math.min(c.max, Math.max(c.min, n * c.step));
+    if (input.value === before) return; // at an end: nothing moved, nothing to send
     input.dispatchEvent(new Event("input", { bubbles: true }));
     input.dispatchEvent(new Event("change", { bubbles: true }));
   });
