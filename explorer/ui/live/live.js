@@ -139,7 +139,9 @@ function settled(inst) {
 // At most one main face is started per animation frame, with the values of that moment; decoded in
 // ~8 ms, it is shown by the next frame. A mouse can report twice in one frame: a second face started
 // then could never be shown (the screen shows the last face drawn before it paints) and would hold the
-// page's thread for another decode.
+// page's thread for another decode. Every started face asks for the frame that ends its turn (pump):
+// a flag left set after the page went idle deferred the first move of the next drag to that frame's
+// animation callbacks (the bench counted it as a frame with a new value and no new face).
 function nextFrame(inst) {
   if (inst.frameAsked) return;
   inst.frameAsked = true;
@@ -195,6 +197,7 @@ async function pump(inst) {
       if (inst.startedThisFrame) { nextFrame(inst); break; } // this frame has its face: the next one, next frame
       inst.mainDirty = false;
       inst.startedThisFrame = true;
+      nextFrame(inst); // clears the flag at this frame's animation callbacks
       const snap = { ...inst.values }, [main] = faces(inst), sig = JSON.stringify(snap) + inst.sig;
       const [out, ms] = await decode(inst, main);
       draw(inst.el.main, out, main.length, S);
