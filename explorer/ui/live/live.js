@@ -140,8 +140,10 @@ function settled(inst) {
 // ~8 ms, it is shown by the next frame. A mouse can report twice in one frame: a second face started
 // then could never be shown (the screen shows the last face drawn before it paints) and would hold the
 // page's thread for another decode. Every started face asks for the frame that ends its turn (pump):
-// a flag left set after the page went idle deferred the first move of the next drag to that frame's
-// animation callbacks (the bench counted it as a frame with a new value and no new face).
+// cleared only by frames asked for by something else, the flag stayed set after a face started from an
+// animation callback (the second of two moves in one frame, as at a release), and the first move after
+// a pause then waited for its frame's animation callbacks (the bench counted a frame with a new value
+// and no new face at the start of every drag).
 function nextFrame(inst) {
   if (inst.frameAsked) return;
   inst.frameAsked = true;
