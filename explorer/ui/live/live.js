@@ -199,7 +199,7 @@ async function pump(inst) {
       if (inst.startedThisFrame) { nextFrame(inst); break; } // this frame has its face: the next one, next frame
       inst.mainDirty = false;
       inst.startedThisFrame = true;
-      nextFrame(inst); // clears the flag at this frame's animation callbacks
+      nextFrame(inst); // the next animation callbacks clear the flag
       const snap = { ...inst.values }, [main] = faces(inst), sig = JSON.stringify(snap) + inst.sig;
       const [out, ms] = await decode(inst, main);
       draw(inst.el.main, out, main.length, S);
