@@ -127,7 +127,6 @@ async function decode(inst, zs, via = inst.main) {
 function schedule(inst, strip = true) {
   inst.mainDirty = true;
   if (strip && inst.el.strip) inst.stripDirty = true; // (pad and scrubber have no strip)
-  nextFrame(inst);
   pump(inst);
   pumpStrip(inst);
 }
@@ -139,11 +138,11 @@ function settled(inst) {
 // At most one main face is started per animation frame, with the values of that moment; decoded in
 // ~8 ms, it is shown by the next frame. A mouse can report twice in one frame: a second face started
 // then could never be shown (the screen shows the last face drawn before it paints) and would hold the
-// page's thread for another decode. Every started face asks for the frame that ends its turn (pump):
-// cleared only by frames asked for by something else, the flag stayed set after a face started from an
-// animation callback (the second of two moves in one frame, as at a release), and the first move after
-// a pause then waited for its frame's animation callbacks (the bench counted a frame with a new value
-// and no new face at the start of every drag).
+// page's thread for another decode. A started face asks for the frame that ends its turn, whose
+// callback clears the flag and runs pump for a move that waited. (Cleared before only by frames that
+// each move asked for, the flag stayed set after a face started from an animation callback, as at a
+// release, and the first move after a pause waited for its frame's animation callbacks: the bench
+// counted a frame with a new value and no new face at the start of every drag.)
 function nextFrame(inst) {
   if (inst.frameAsked) return;
   inst.frameAsked = true;
@@ -196,10 +195,10 @@ async function pump(inst) {
   st.idle = false;
   try {
     while (inst.mainDirty) {
-      if (inst.startedThisFrame) { nextFrame(inst); break; } // this frame has its face: the next one, next frame
+      if (inst.startedThisFrame) break; // this frame has its face: the frame asked for below runs the next one
       inst.mainDirty = false;
       inst.startedThisFrame = true;
-      nextFrame(inst); // the next animation callbacks clear the flag
+      nextFrame(inst); // its callback clears the flag and runs pump again
       const snap = { ...inst.values }, [main] = faces(inst), sig = JSON.stringify(snap) + inst.sig;
       const [out, ms] = await decode(inst, main);
       draw(inst.el.main, out, main.length, S);
