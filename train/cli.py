@@ -23,7 +23,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from train.loop import TrainConfig
+    from train.config import TrainConfig
 
     d = TrainConfig(data_dir="", out="")
     p = argparse.ArgumentParser(prog="python -m train", description=__doc__, epilog=EPILOG,
@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> None:
     from explorer.celeba import CelebAError
-    from train.loop import RUN_FIELDS, TrainConfig, TrainingStopped, train
+    from train.config import RUN_FIELDS, TrainConfig
+    from train.loop import TrainingStopped, train
 
     a = build_parser().parse_args(argv)
     # Parse again with no defaults for the run's settings, to learn which ones the command line named
@@ -90,7 +91,7 @@ def main(argv=None) -> None:
     probe = build_parser()
     probe.set_defaults(**{k: None for k in RUN_FIELDS})
     given = probe.parse_args(argv)
-    explicit = frozenset(k for k in RUN_FIELDS if getattr(given, k) is not None)
+    named = frozenset(k for k in RUN_FIELDS if getattr(given, k) is not None)
     cfg = TrainConfig(
         data_dir=tuple(a.data_dir), out=a.out, epochs=a.epochs, image_size=a.image_size, latent_dim=a.latent_dim,
         channels=a.channels, batch_size=a.batch_size, lr=a.lr, warmup_steps=a.warmup_steps,
@@ -100,10 +101,9 @@ def main(argv=None) -> None:
         max_train_images=a.max_train_images, allow_upscale=a.allow_upscale, export=not a.no_export,
         bundle_splits=a.bundle_splits,
         bundle_max_images=a.bundle_max_images, tsne=not a.no_tsne, threads=a.threads, progress=not a.no_progress,
-        explicit=explicit,
     )
     try:
-        train(cfg)
+        train(cfg, named=named)
     except CelebAError as e:
         sys.exit(f"error: {e}")
     except TrainingStopped as e:

@@ -25,66 +25,9 @@ from explorer.checkpoint import CheckpointError, atomic_torch_save, make_checkpo
 from explorer.config import LossConfig, PreprocessConfig, VAEConfig
 from explorer.imaging import image_grid, to_uint8_images
 from explorer.model import VAE, count_parameters
+from train.config import MODEL_FIELDS, RUN_FIELDS, TrainConfig, resumed  # noqa: F401  (re-exported)
 from train.losses import beta_at, vae_loss
 from train.prepare import CachedData, check_image_sizes, load_or_build_cache
-
-
-# The settings that define a run. On --resume they come from the checkpoint unless the command line
-# names them, so the short `--resume` command continues the run as it was started. The architecture
-# cannot change within a run; the objective and the schedule can, with a note.
-MODEL_FIELDS = ("image_size", "latent_dim", "channels")
-RUN_FIELDS = MODEL_FIELDS + ("batch_size", "lr", "warmup_steps", "likelihood", "sigma", "beta", "kl_warmup_epochs",
-                             "free_bits", "seed")
-
-
-@dataclass
-class TrainConfig:
-    """Everything `python -m train` was asked to do (the CLI fills it; tests build it directly)."""
-
-    data_dir: str | tuple[str, ...]  # one CelebA folder, or several united by image id (first wins)
-    out: str
-    # The defaults are the recipe of the shipped default model (checkpoints/README.md), so the shortest
-    # command trains the model we recommend; tests/test_shipped_model.py checks that they agree.
-    epochs: int = 30
-    image_size: int = 64
-    latent_dim: int = 128
-    channels: tuple = (32, 64, 128, 256, 512)
-    batch_size: int = 64
-    lr: float = 1e-3
-    warmup_steps: int = 200
-    likelihood: str = "fixed"
-    sigma: float = 0.3
-    beta: float = 1.0
-    kl_warmup_epochs: float = 0.0
-    free_bits: float = 0.0
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    compile: bool = False
-    resume: bool = False
-    strict: bool = False
-    workers: int | None = None
-    cache_dir: str | None = None
-    max_train_images: int | None = None
-    allow_upscale: bool = False  # accept images whose crop is smaller than image_size
-    export: bool = True
-    bundle_splits: str = "all"
-    bundle_max_images: int | None = 20_000
-    tsne: bool = True
-    threads: int | None = None
-    progress: bool = True
-    log_every: int = 20
-    # which RUN_FIELDS the command line named (the CLI fills it); None: all of them (a config built in code)
-    explicit: frozenset | None = None
-
-    @property
-    def data_dirs(self) -> tuple[str, ...]:
-        return (self.data_dir,) if isinstance(self.data_dir, str) else tuple(self.data_dir)
-
-    def loss_config(self, steps_per_epoch: int) -> LossConfig:
-        return LossConfig(likelihood=self.likelihood, sigma=self.sigma, beta=self.beta,
-                          kl_warmup_steps=int(round(self.kl_warmup_epochs * steps_per_epoch)),
-                          free_bits=self.free_bits)
 
 
 class TrainingStopped(RuntimeError):
@@ -141,9 +84,11 @@ def lr_at(cfg: TrainConfig, step: int, total_steps: int) -> float:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, log=None, cache: CachedData | None = None):
-        """`cache` replaces reading cfg.data_dir (benchmarks pass a synthetic one)."""
+    def __init__(self, cfg: TrainConfig, log=None, cache: CachedData | None = None, named: frozenset | None = None):
+        """`cache` replaces reading cfg.data_dir (benchmarks pass a synthetic one); `named`: the RUN_FIELDS
+        the command line gave (None: all of them), for --resume."""
         self.cfg = cfg
+        self.named = named
         self.dist, self.device = init_distributed(cfg.device)
         self.log = log or (lambda msg: print(msg, flush=True) if self.dist.main else None)
         if cfg.threads:
@@ -167,30 +112,11 @@ class Trainer:
             raise SystemExit(f"error: --resume: {self.out} holds no training state (it was slimmed for "
                              f"shipping); start a new run with another --out")
         ts = data["train_state"]
-        self._adopt_run_settings(VAEConfig.from_dict(data["model_config"]), ts.get("config") or {})
+        self.cfg, notes = resumed(self.cfg, VAEConfig.from_dict(data["model_config"]), ts.get("config") or {},
+                                  self.named, str(self.out))
+        for note in notes:
+            self.log(note)
         return {"data": data, "ts": ts}
-
-    def _adopt_run_settings(self, saved_model: VAEConfig, saved: dict) -> None:
-        """Continue the saved run's settings (see RUN_FIELDS): refuse a named architecture change, take
-        unnamed settings from the checkpoint, and say when a named setting changes the run."""
-        cfg = self.cfg
-        named = set(RUN_FIELDS) if cfg.explicit is None else set(cfg.explicit)
-        for k in MODEL_FIELDS:
-            had = getattr(saved_model, k)
-            asked = tuple(getattr(cfg, k)) if k == "channels" else getattr(cfg, k)
-            if k in named and asked != had:
-                flag = "--" + k.replace("_", "-")
-                raise SystemExit(f"error: --resume: {self.out} holds a model with {k} {had}, and the command asks "
-                                 f"for {asked}; a run cannot change its architecture. Leave out {flag} to continue "
-                                 f"this run, or start a new one with another --out")
-            setattr(cfg, k, had)
-        for k in RUN_FIELDS[len(MODEL_FIELDS):]:
-            if k not in saved:
-                continue
-            if k not in named:
-                setattr(cfg, k, saved[k])
-            elif saved[k] != getattr(cfg, k):
-                self.log(f"note: --resume: --{k.replace('_', '-')} changes from {saved[k]} to {getattr(cfg, k)}")
 
     def _setup_data(self, cache: CachedData | None):
         cfg = self.cfg
@@ -294,8 +220,7 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "sigma_estimate": self.sigma_estimate,
             "elapsed": self.elapsed,
-            "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.cfg).items()
-                       if k != "explicit"},
+            "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.cfg).items()},
         }
 
     def _restore(self, rs: dict):
@@ -327,7 +252,7 @@ class Trainer:
             "device": str(self.device), "precision": self.precision, "processes": self.dist.world,
             "parameters": count_parameters(self.model),
             # every setting that defines the run, as the command line gave it (see RUN_FIELDS)
-            "recipe": {k: list(getattr(cfg, k)) if k == "channels" else getattr(cfg, k) for k in RUN_FIELDS},
+            "recipe": cfg.run_settings(),
             "final_metrics": final or (self.history[-1] if self.history else {}),
         }
 
@@ -565,8 +490,8 @@ def _format_row(row: dict) -> str:
     return f"epoch {row['epoch']}: " + " ".join(parts)
 
 
-def train(cfg: TrainConfig, log=None) -> Path:
-    trainer = Trainer(cfg, log=log)
+def train(cfg: TrainConfig, log=None, named: frozenset | None = None) -> Path:
+    trainer = Trainer(cfg, log=log, named=named)
     try:
         return trainer.run()
     finally:
