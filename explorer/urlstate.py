@@ -38,6 +38,10 @@ Z_RANGE = (-5.0, 5.0)  # slider values
 WEIGHT_RANGE = (-12.0, 12.0)  # attribute weights, in latent units (class gaps are 2-8 in trained models)
 DECIMALS = 4  # floats are stored rounded, so that encode/decode round-trips exactly
 CHECKPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}\.pt$")  # a plain file name, no path
+# the picker's id of a checkpoint: its name in checkpoints/, or "FOLDER/NAME" or "FOLDER/RUN/NAME" for one
+# in a --checkpoint-dir folder (FOLDER~2 where two folders share a name); a name for the app to look up,
+# never opened as a path, and no part of it can be "." or ".."
+CHECKPOINT_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._~-]{0,100}/){0,2}[A-Za-z0-9][A-Za-z0-9._-]{0,100}\.pt$")
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")  # a dataset image's name in a bundle, e.g. 000123.jpg
 GAP_RANGE = (-3.0, 3.0)  # compare view: an edit's weight in class gaps of each model
 
@@ -313,8 +317,8 @@ def _point(text: str, n_rows: int) -> int:
 
 def _ckpt(text: str) -> str:
     t = text.strip()
-    if not CHECKPOINT_NAME.match(t):
-        raise ValueError("a checkpoint is named by its file name in checkpoints/, e.g. celeba64.pt")
+    if not CHECKPOINT_ID.match(t):
+        raise ValueError("a checkpoint is named as the picker names it, e.g. celeba64.pt or runs/run1.pt")
     return t
 
 

@@ -28,7 +28,8 @@ def default_pair(choices: dict) -> tuple[str, str]:
 
 
 def _choices() -> dict:
-    return main.checkpoint_choices(main.parse_args(sys.argv[1:]).checkpoint)
+    args = main.parse_args(sys.argv[1:])
+    return main.checkpoint_choices(args.checkpoint, args.checkpoint_dirs)
 
 
 def _label(choices: dict, i: str) -> str:

@@ -1,9 +1,10 @@
 """The page: command line, checkpoint choice, view state from the URL, sidebar, and one tab per view.
 
-    streamlit run app.py [-- --checkpoint PATH] [--data-dir DIR [--data-dir DIR2 ...]]
+    streamlit run app.py [-- --checkpoint PATH] [--checkpoint-dir DIR ...] [--data-dir DIR [--data-dir DIR2 ...]]
 
-Only files in checkpoints/ (after resolving links) and the one named on the command line can be
-opened: the browser chooses among those by name and never passes a path.
+Only files in checkpoints/ and in the folders given with --checkpoint-dir (after resolving links), and
+the one named on the command line, can be opened: the browser chooses among those by name and never
+passes a path.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ LOADS: list[str] = []  # every checkpoint load in this process; the bench checks
 @dataclass(frozen=True)
 class Args:
     checkpoint: Path | None = None
+    checkpoint_dirs: tuple[Path, ...] = ()  # folders of runs whose checkpoints the picker adds
     data_dirs: tuple[Path, ...] = ()  # united by image id, as python -m train does
     error: str | None = None
 
@@ -42,27 +44,51 @@ class Args:
 def parse_args(argv: list[str]) -> Args:
     p = argparse.ArgumentParser(prog="streamlit run app.py --", add_help=False, exit_on_error=False)
     p.add_argument("--checkpoint", default=None)
+    p.add_argument("--checkpoint-dir", action="append", default=[])
     p.add_argument("--data-dir", action="append", default=[])
     try:
         a, unknown = p.parse_known_args(argv)
     except (argparse.ArgumentError, SystemExit) as e:
         return Args(error=f"command line: {e}")
     return Args(checkpoint=Path(a.checkpoint).expanduser() if a.checkpoint else None,
+                checkpoint_dirs=tuple(Path(d).expanduser() for d in a.checkpoint_dir),
                 data_dirs=tuple(Path(d).expanduser() for d in a.data_dir),
                 error=f"unknown command-line arguments ignored: {' '.join(unknown)}" if unknown else None)
 
 
-def checkpoint_choices(cli: Path | None) -> dict[str, Path]:
-    """id -> path: the command-line checkpoint (id "") and every *.pt directly in checkpoints/ whose
-    resolved path stays inside that folder (a link pointing elsewhere is not offered)."""
+def checkpoint_choices(cli: Path | None, dirs: tuple[Path, ...] = ()) -> dict[str, Path]:
+    """id -> path: the command-line checkpoint (id ""), every *.pt directly in checkpoints/ (id: its
+    name), then every *.pt directly in a --checkpoint-dir folder or in one of its subfolders (a run's
+    own folder), with id "FOLDER/NAME" or "FOLDER/RUN/NAME" (a later folder of the same name gets
+    "FOLDER~2"). A file whose resolved path leaves its folder (a link pointing elsewhere) is not offered."""
     out: dict[str, Path] = {}
     if cli is not None:
         out[CLI] = cli
-    root = CHECKPOINT_DIR.resolve()
-    for p in sorted(CHECKPOINT_DIR.glob("*.pt")):
+    out.update(_folder_choices(CHECKPOINT_DIR, "", depth=0))
+    prefixes: set[str] = set()
+    for d in dirs:
+        prefix, n = d.resolve().name or "root", 1
+        while prefix in prefixes or prefix in out:
+            n += 1
+            prefix = f"{d.resolve().name or 'root'}~{n}"
+        prefixes.add(prefix)
+        out.update(_folder_choices(d, prefix + "/", depth=1))
+    return out
+
+
+def _folder_choices(folder: Path, prefix: str, depth: int) -> dict[str, Path]:
+    """*.pt in ``folder`` (and ``depth`` levels of subfolders) that resolve inside it, by prefixed relative
+    name; every part of a name is a plain file name (urlstate.CHECKPOINT_ID), so no id reads as a path."""
+    if not folder.is_dir():
+        return {}
+    root = folder.resolve()
+    found = sorted(folder.glob("*.pt")) + (sorted(folder.glob("*/*.pt")) if depth else [])
+    out = {}
+    for p in found:
         r = p.resolve()
-        if r.is_file() and r.is_relative_to(root) and urlstate.CHECKPOINT_NAME.match(p.name):
-            out[p.name] = r
+        ident = prefix + p.relative_to(folder).as_posix()
+        if r.is_file() and r.is_relative_to(root) and urlstate.CHECKPOINT_ID.match(ident):
+            out[ident] = r
     return out
 
 
@@ -118,7 +144,7 @@ def _choose_checkpoint(choices: dict[str, Path]) -> tuple[str | None, list[str]]
         return default, []
     if wanted in choices and wanted != CLI:
         return wanted, []
-    return default, [f"URL parameter ckpt={wanted!r} ignored (not a file in checkpoints/); using the default."]
+    return default, [f"URL parameter ckpt={wanted!r} ignored (not a checkpoint the picker offers); using the default."]
 
 
 def _sidebar_checkpoint(choices: dict[str, Path], current: str | None) -> None:
@@ -137,7 +163,8 @@ def _sidebar_checkpoint(choices: dict[str, Path], current: str | None) -> None:
         return
     bind("ckpt_pick", current)
     st.selectbox("Checkpoint", list(choices), format_func=label, key="ckpt_pick", on_change=changed,
-                 args=("ckpt_pick",), help="Files in checkpoints/, and the one given with --checkpoint.")
+                 args=("ckpt_pick",), help="Files in checkpoints/, in the folders given with --checkpoint-dir, and the one given with "
+                      "--checkpoint.")
 
 
 def _sidebar_base(model: Model) -> None:
@@ -233,7 +260,7 @@ def run(argv: list[str] | None = None) -> None:
     configure_torch()
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    choices = checkpoint_choices(args.checkpoint)
+    choices = checkpoint_choices(args.checkpoint, args.checkpoint_dirs)
     chosen, messages = _choose_checkpoint(choices)
 
     pending = st.session_state.pop("pending", None)

@@ -28,7 +28,7 @@ def warm_up(argv: list[str]):
     except ImportError:  # a Streamlit without it: nothing to warm
         pass
     args = main.parse_args(argv)
-    choices = main.checkpoint_choices(args.checkpoint)
+    choices = main.checkpoint_choices(args.checkpoint, args.checkpoint_dirs)
     default = main.default_choice(choices)
     if default is None:
         return None  # the page explains how to get a checkpoint
