@@ -49,3 +49,25 @@ def test_checkpoint_dirs_add_runs_by_name_and_keep_links_inside(tmp_path, monkey
         bad.run()
         assert not bad.exception and bad.session_state["vs"].ckpt is None, wanted  # the default, celeba64.pt
         assert any("ckpt=" in w.value for w in bad.warning)
+
+
+# --------------------------------------------------------------------------------------------
+# Dimension readouts
+# --------------------------------------------------------------------------------------------
+
+def _readout(at) -> str:
+    return next(c.value for c in at.main.caption if "predicts best" in c.value)
+
+
+def test_dimension_readout_says_which_way_the_relation_goes(start):
+    """The synthetic bundle: Smiling raises z0, Male lowers z1. Before, z1's readout was "Male (0.23)",
+    which reads like a weak positive relation."""
+    at = ok(start(view="dimattr", dim=1))
+    male = _readout(at)
+    assert male.startswith("z1 predicts best: Male ↓ (AUC 0.") and "lower z1" in male
+    auc = float(male.split("(AUC ")[1].split(")")[0])
+    assert auc < 0.4
+    at.segmented_control(key="dimattr_score").set_value("corr").run()
+    assert _readout(ok(at)).startswith("z1 predicts best: Male ↓ (r -0.")
+    at = ok(start(view="dimattr", dim=0))
+    assert _readout(at).startswith("z0 predicts best: Smiling ↑ (AUC 0.")

@@ -74,6 +74,16 @@ def _on_select() -> None:
         state().dim = d
 
 
+def readout(dim: int, top: list[tuple[str, float]], score: str) -> str:
+    """What z_dim predicts, with the way it goes: a score below "no relation" (AUC 0.5, r 0) is as strong a
+    relation as one above, with the sign turned ("Blond Hair ↓ (AUC 0.29)": lower z_dim, more blond hair)."""
+    centre = 0.5 if score == "auc" else 0.0
+    name = "AUC" if score == "auc" else "r"
+    parts = [f"{n.replace('_', ' ')} {'↑' if v >= centre else '↓'} ({name} {v:.2f})" for n, v in top]
+    return (f"z{dim} predicts best: " + ", ".join(parts)
+            + f". ↑: higher z{dim} → the attribute more often; ↓: lower z{dim} → the attribute more often.")
+
+
 def traversal_grid(model: Model, z: np.ndarray, dims) -> np.ndarray:
     """(len(dims)·7, S, S, 3): row r is dimension dims[r] set to −3 … 3, everything else as in z."""
     zs = np.concatenate([latent.traversal(z, int(d), VALUES) for d in dims])
@@ -123,7 +133,7 @@ def dimattr_view(model: Model) -> None:
                          format_func=lambda i: f"z{i}" + (f" (KL {model.kl[i]:.2f})" if model.kl is not None else ""),
                          on_change=lambda: setattr(state(), "dim", int(st.session_state["dimattr_dim"])))
         top = dimscores.top_attributes(table, dim, b.attribute_names, s.score, k=3)
-        c_top.caption(f"z{dim} predicts best: " + ", ".join(f"{n.replace('_', ' ')} ({v:.2f})" for n, v in top))
+        c_top.caption(readout(dim, top, s.score))
         show_faces(model.faces(latent.traversal(z, dim, VALUES)), f"traversal_z{dim}", width="stretch",
                    caption=f"z{dim} from −3 to +3 on the base face ({s.base.describe()})")
     with right:
