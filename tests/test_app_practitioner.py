@@ -71,3 +71,63 @@ def test_dimension_readout_says_which_way_the_relation_goes(start):
     assert _readout(ok(at)).startswith("z1 predicts best: Male ↓ (r -0.")
     at = ok(start(view="dimattr", dim=0))
     assert _readout(at).startswith("z0 predicts best: Smiling ↑ (AUC 0.")
+
+
+# --------------------------------------------------------------------------------------------
+# Curves that show a run
+# --------------------------------------------------------------------------------------------
+
+def _curve_traces(at) -> list[dict]:
+    import json
+
+    chart = next(c for c in at.get("plotly_chart") if c.proto.id and "curves" in c.proto.id)
+    return json.loads(chart.proto.spec)["data"]
+
+
+def _one_epoch_run(tmp_path, step_rows_in_history: bool):
+    """A checkpoint trained for one epoch of 100 steps, logged every 10: per-step rows in its history, or in
+    the run folder that python -m train writes beside it."""
+    import torch
+
+    path = make_checkpoint_file(tmp_path / "run1.pt", latent_dim=8)
+    data = torch.load(path, weights_only=True)
+    steps = [{"step": s, "train_nelbo": -100.0 - s, "train_kl": 5.0 + s / 10, "train_mse": 0.1 / s}
+             for s in range(10, 101, 10)]
+    epoch = {"epoch": 1, "step": 100, "train_nelbo": -150.0, "val_nelbo": -140.0, "train_kl": 10.0, "val_kl": 11.0,
+             "train_mse": 0.01, "val_mse": 0.012, "sigma": 0.3}
+    data["history"] = (steps if step_rows_in_history else []) + [epoch]
+    data["summary"]["likelihood_sigma"] = 0.3
+    torch.save(data, path)
+    if not step_rows_in_history:
+        run = tmp_path / "run1_run"
+        run.mkdir()
+        lines = ["step,epoch,train_nelbo,train_kl,train_mse,val_nelbo"]
+        lines += [f"{r['step']},1,{r['train_nelbo']},{r['train_kl']},{r['train_mse']}," for r in steps]
+        lines += ["100,1,-150,10,0.01,-140"]  # the epoch's row, already in the history
+        (run / "metrics.csv").write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_diagnostics_plot_per_step_curves_and_say_what_the_sign_means(start, tmp_path):
+    for in_history in (True, False):
+        path = _one_epoch_run(tmp_path / str(in_history), in_history)
+        at = ok(start("--checkpoint", str(path), view="diagnostics"))
+        traces = _curve_traces(at)
+        per_step = [t for t in traces if t["mode"] == "lines"]
+        assert len(per_step) == 3, in_history  # negative ELBO, KL, MSE
+        assert per_step[0]["x"] == list(range(10, 101, 10)) and per_step[0]["y"][0] == -110.0
+        epoch_points = [t for t in traces if t["mode"] == "lines+markers"]
+        assert {t["x"][0] for t in epoch_points} == {100}  # the epoch sits at its step on the same axis
+        text = " ".join(c.value for c in at.main.caption)
+        assert "σ = 0.3" in text and "below zero" in text and f"{3 * 32 * 32:,} × (log σ + ½ log 2π)" in text
+    # the tiny checkpoint of test_app: three epochs, no per-step log, and it says so
+    traces = _curve_traces(ok(start(view="diagnostics")))
+    assert traces and all(t["mode"] == "lines+markers" for t in traces)
+
+
+def test_a_run_folder_that_cannot_be_read_is_named(start, tmp_path):
+    path = make_checkpoint_file(tmp_path / "run2.pt", latent_dim=8)
+    (tmp_path / "run2_run").mkdir()
+    (tmp_path / "run2_run" / "metrics.csv").write_bytes(b"step,train_nelbo\n\xff\xfe\x00bad")
+    at = ok(start("--checkpoint", str(path), view="diagnostics"))
+    assert any("metrics.csv: cannot be read" in c.value for c in at.main.caption)

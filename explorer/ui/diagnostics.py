@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from explorer import runlog
 from explorer.ui.common import Model
 
 COLLAPSE_FRACTION = 0.5  # warn when fewer than half of the dimensions are active
@@ -39,20 +40,35 @@ def _kl_chart(model: Model) -> go.Figure:
     return fig
 
 
-def _curves(history: list[dict]) -> go.Figure:
-    panels = [("nelbo", "negative ELBO"), ("kl", "KL (nats)"), ("mse", "MSE")]
+def _curves(c: runlog.Curves) -> go.Figure:
+    """Per-step training values as a line where the run logged them; each epoch's train and validation
+    values as points joined by lines (one epoch alone is a single point, hence the per-step line)."""
+    panels = [("nelbo", "negative ELBO (nats)"), ("kl", "KL (nats)"), ("mse", "MSE")]
     fig = make_subplots(rows=1, cols=3, subplot_titles=[t for _, t in panels])
-    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+    shown = set()
     for col, (name, _) in enumerate(panels, start=1):
+        ys = c.step.get(f"train_{name}")
+        if ys:
+            fig.add_trace(go.Scatter(x=c.step_x, y=ys, mode="lines", name=f"train (every {_every(c.step_x)} steps)",
+                                     legendgroup="step", showlegend="step" not in shown,
+                                     line=dict(color="#9cbad6", width=1)), row=1, col=col)
+            shown.add("step")
         for split, color in (("train", "#3f7cac"), ("val", "#e4572e")):
-            ys = [h.get(f"{split}_{name}") for h in history]
-            if any(y is not None for y in ys):
-                fig.add_trace(go.Scatter(x=epochs, y=ys, mode="lines+markers", name=split, legendgroup=split,
-                                         showlegend=col == 1, line=dict(color=color)), row=1, col=col)
+            ys = c.epoch.get(f"{split}_{name}")
+            if ys:
+                fig.add_trace(go.Scatter(x=c.epoch_x, y=ys, mode="lines+markers", name=f"{split} (per epoch)",
+                                         legendgroup=split, showlegend=split not in shown,
+                                         line=dict(color=color)), row=1, col=col)
+                shown.add(split)
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=60, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.12, x=0))
-    fig.update_xaxes(title_text="epoch")
+    fig.update_xaxes(title_text="training step" if c.x_name == "step" else "epoch")
     return fig
+
+
+def _every(xs: list[float]) -> str:
+    gaps = np.diff(xs)
+    return f"{float(np.median(gaps)):g}" if len(gaps) else "?"
 
 
 def diagnostics_view(model: Model) -> None:
@@ -76,10 +92,17 @@ def diagnostics_view(model: Model) -> None:
         st.info("No analysis bundle in this checkpoint: KL per dimension and active units are unknown. "
                 "Add it with `python -m train.export CHECKPOINT --data-dir DIR`.")
     st.subheader("Training")
-    if vae.history:
-        st.plotly_chart(_curves(vae.history), key="curves", config={"displaylogo": False})
+    rows, note = runlog.read_metrics_csv(vae.path)
+    c = runlog.curves(vae.history, rows)
+    if c.epoch or c.step:
+        st.plotly_chart(_curves(c), key="curves", config={"displaylogo": False})
+        sigma = summary.get("likelihood_sigma") or (vae.history[-1].get("sigma") if vae.history else None)
+        st.caption(runlog.nelbo_sign_note(sigma, 3 * vae.image_size**2)
+                   + ("" if c.step else " Per-epoch values only: this run kept no per-step log."))
     else:
         st.info("The checkpoint holds no training history.")
+    if note:
+        st.caption(note)
     with st.expander("Training summary (from the checkpoint)", expanded=False):
         st.json(summary)
     if b is not None:
