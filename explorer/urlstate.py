@@ -25,7 +25,9 @@ VIEWS = ("sample", "sliders", "map", "arithmetic", "interpolate", "reconstruct",
          "compare")
 PROJECTIONS = ("tsne", "pca")
 DIRECTIONS = ("balanced", "held", "mean")
-COLOR_EXTRA = ("none", "kl", "mse")  # besides the attribute names
+COLOR_EXTRA = ("none", "kl", "mse", "typ")  # besides the attribute names; typ: typicality (explorer.typicality)
+OWN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")  # a direction of the user's own, as edits name it
+HL_ITEMS = 64  # map highlight: attribute conditions and row ranges in one link
 DENSITIES = ("prior", "fitted")  # where the Sample view draws z from: N(0, τ²I) or the fitted density
 SCORES = ("auc", "corr")  # dimension × attribute score: ROC AUC or point-biserial correlation
 GRID_RANGE = (1, 16)  # rows (dimensions) of the traversal grid
@@ -190,9 +192,11 @@ class ViewState:
     score: str = "auc"  # dimensions × attributes: "auc" or "corr"
     heat: int = 32  # dimensions × attributes: dimensions in the heatmap (most informative first)
     grid: int = 8  # dimensions × attributes: rows of the traversal grid
+    hl: str = ""  # map: what to highlight, "Eyeglasses,-Male,10-20" (with, without, rows); see parse_highlight
+    mine: dict = field(default_factory=dict)  # directions of the user's own {name: float16-rounded (D,) tuple}
 
     def copy(self) -> "ViewState":
-        return replace(self, dims=dict(self.dims), edit=dict(self.edit))
+        return replace(self, dims=dict(self.dims), edit=dict(self.edit), mine=dict(self.mine))
 
 
 _FACES = ("base", "a", "b", "c", "end")  # fields that hold a FaceRef; the URL uses the field names
@@ -213,6 +217,8 @@ def encode(state: ViewState, defaults: ViewState | None = None) -> dict[str, str
             out[f.name] = ",".join(f"{k}:{_fmt(x)}" for k, x in sorted(v.items()))
         elif f.name == "edit":
             out[f.name] = ",".join(f"{k}:{_fmt(x)}" for k, x in v.items())
+        elif f.name == "mine":
+            out[f.name] = ",".join(f"{k}~{_b64(z)}" for k, z in v.items())
         elif f.name in ("tau", "cmpw"):
             out[f.name] = _fmt(v)
         elif f.name == "faces":
@@ -246,7 +252,10 @@ def decode(params: Mapping[str, str | Sequence[str]], latent_dim: int, attribute
         "n": lambda t: _int(t, *N_RANGE),
         "dims": lambda t: _dims(t, latent_dim),
         "dim": lambda t: _int(t, 0, latent_dim - 1),
-        "edit": lambda t: _edit(t, editable),
+        "mine": lambda t: _mine(t, latent_dim, editable),
+        # after "mine" (dicts keep their order): an edit may name the user's own directions
+        "edit": lambda t: _edit(t, editable + list(s.mine)),
+        "hl": lambda t: parse_highlight(t, names, n_rows)[0],
         "direction": lambda t: _choice(t, DIRECTIONS),
         "steps": lambda t: _int(t, *STEPS_RANGE),
         "proj": lambda t: _choice(t, PROJECTIONS),
@@ -320,6 +329,63 @@ def _ckpt(text: str) -> str:
     if not CHECKPOINT_ID.match(t):
         raise ValueError("a checkpoint is named as the picker names it, e.g. celeba64.pt or runs/run1.pt")
     return t
+
+
+def _b64(z) -> str:
+    """(D,) -> little-endian float16, base64 without padding (as z:BASE64 faces are written)."""
+    return base64.urlsafe_b64encode(np.asarray(z, np.float16).astype("<f2").tobytes()).decode().rstrip("=")
+
+
+def vector_text(z) -> tuple:
+    """A vector as the state keeps it: rounded to float16 now, so what a link restores is what was used."""
+    return tuple(float(v) for v in np.asarray(z, np.float32).astype(np.float16))
+
+
+def _mine(text: str, latent_dim: int, taken: Sequence[str]) -> dict:
+    """'name~BASE64,...' -> {name: vector}: the user's own directions, each a (D,) float16 vector."""
+    out = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, sep, raw = item.partition("~")
+        if not sep or not OWN_NAME.match(name):
+            raise ValueError("expected NAME~BASE64 items, a name of letters, digits, _ and - (at most 32)")
+        if name in taken or name in out:
+            raise ValueError(f"{name!r} is already the name of a direction")
+        try:
+            data = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+        except (binascii.Error, ValueError):
+            raise ValueError(f"{name}: not base64") from None
+        if len(data) != 2 * latent_dim:
+            raise ValueError(f"{name}: holds {len(data) // 2} values, the model has {latent_dim} dimensions")
+        z = np.frombuffer(data, "<f2")
+        if not np.all(np.isfinite(z)) or not np.any(z):
+            raise ValueError(f"{name}: holds non-finite values or only zeros")
+        out[name] = tuple(float(v) for v in z)
+    return out
+
+
+def parse_highlight(text: str, attribute_names: Sequence[str], n_rows: int) -> tuple[str, list, list]:
+    """Map highlight 'Eyeglasses,-Male,12,40-45' -> (the text normalised, [(attribute, wanted 0/1)], [(first, last)
+    row ranges]). A face is highlighted when it has every attribute condition (if any) or is in a range."""
+    conds, ranges, parts = [], [], []
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    if len(items) > HL_ITEMS:
+        raise ValueError(f"at most {HL_ITEMS} items")
+    for item in items:
+        lo, dash, hi = item.partition("-")
+        if lo.isdigit() and (not dash or hi.isdigit()):
+            a, b = int(lo), int(hi) if dash else int(lo)
+            if not 0 <= a <= b < n_rows:
+                raise ValueError(f"rows {item[:40]!r} are outside 0..{max(n_rows - 1, 0)}")
+            ranges.append((a, b))
+            parts.append(f"{a}-{b}" if b > a else str(a))
+            continue
+        without = item.startswith("-")
+        name = item[1:].strip() if without else item
+        if name not in attribute_names:
+            raise ValueError(f"{name[:40]!r} is neither a row, a range of rows nor an attribute")
+        conds.append((name, 0 if without else 1))
+        parts.append(("-" if without else "") + name)
+    return ",".join(parts), conds, ranges
 
 
 def _file_name(text: str) -> str:
