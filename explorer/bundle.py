@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from explorer.classifier import AttributeClassifier
 from explorer.density import GaussianMixtureDensity
 
 # name -> dtype stored in the checkpoint. float16 for the big per-image arrays keeps the file small.
@@ -27,7 +28,7 @@ _ARRAYS = {
     "tsne": torch.float32,  # (N,2)
 }
 
-_OPTIONAL = ("posterior_var_mean", "density", "kinds")
+_OPTIONAL = ("posterior_var_mean", "density", "kinds", "scorecard", "classifier")
 
 
 @dataclass
@@ -50,6 +51,8 @@ class AnalysisBundle:
     posterior_var_mean: np.ndarray | None = None  # (D,) E_x[σ²_d(x)], the mean posterior variance
     density: GaussianMixtureDensity | None = None  # the fitted density of mu (explorer.density)
     kinds: dict | None = None  # {attribute: (N,) int8 kind of each row that has it, -1 elsewhere} (explorer.kinds)
+    scorecard: dict | None = None  # {metric: number} (explorer.scorecard.compute_scorecard)
+    classifier: AttributeClassifier | None = None  # the attribute judge trained on these faces (explorer.classifier)
 
     ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016: a unit is active if Cov_x(E_q[z_u]) > 0.01
 
@@ -69,6 +72,10 @@ class AnalysisBundle:
             out["density"] = self.density.to_plain()
         if self.kinds is not None:
             out["kinds"] = {name: torch.as_tensor(np.asarray(v), dtype=torch.int8) for name, v in self.kinds.items()}
+        if self.scorecard is not None:
+            out["scorecard"] = dict(self.scorecard)
+        if self.classifier is not None:
+            out["classifier"] = self.classifier.to_plain()
         return out
 
     @classmethod
@@ -101,4 +108,8 @@ class AnalysisBundle:
                 if name not in kw["attribute_names"] or v.shape != (n,):
                     raise ValueError(f"analysis bundle: kinds of {name!r} has shape {v.shape}; expected one of the "
                                      f"attributes with ({n},) labels")
+        if data.get("scorecard") is not None:
+            kw["scorecard"] = dict(data["scorecard"])
+        if data.get("classifier") is not None:
+            kw["classifier"] = AttributeClassifier.from_plain(data["classifier"])
         return cls(**kw)
