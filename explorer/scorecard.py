@@ -50,7 +50,8 @@ import numpy as np
 from explorer.latent import _average_ranks, roc_auc
 
 __all__ = ["mig", "sap", "dci", "active_units", "total_correlation", "gaussian_total_correlation", "udr",
-           "compute_scorecard", "METRICS", "KEYS", "describe", "format_value"]
+           "compute_scorecard", "scorecard_of", "shared_udr", "METRICS", "KEYS", "describe", "format_value", "better",
+           "comparison_text"]
 
 MIG_BINS = 20  # disentanglement_lib's default discretisation of each code dimension
 TEST_FRACTION = 0.2
@@ -431,6 +432,45 @@ def format_value(key: str, value) -> str:
     if key == "total_correlation":
         return f"{value:.1f}"
     return f"{value:.3f}"
+
+
+HIGHER_IS_BETTER = {"MIG": True, "SAP": True, "DCI_disentanglement": True, "DCI_completeness": True,
+                    "DCI_informativeness": True, "total_correlation": False}
+STRUCTURE = ("MIG", "SAP", "DCI_disentanglement", "DCI_completeness")
+
+
+def better(key: str, a, b) -> str:
+    """'A' or 'B' where one value of ``key`` is plainly better, '' where it is a property or a tie."""
+    if key not in HIGHER_IS_BETTER or a is None or b is None or any(
+            isinstance(x, float) and math.isnan(x) for x in (a, b)) or round(a, 3) == round(b, 3):
+        return ""
+    return "A" if (a > b) == HIGHER_IS_BETTER[key] else "B"
+
+
+def comparison_text(a: dict, b: dict, label_a: str = "A", label_b: str = "B") -> str:
+    """What two scorecards show, in a sentence or two: which code is more disentangled on how many of the
+    structure scores, which predicts the attributes better, and whose dimensions are closer to independent."""
+    wins = [better(k, a.get(k), b.get(k)) for k in STRUCTURE]
+    parts = []
+    for side, label, other in (("A", label_a, label_b), ("B", label_b, label_a)):
+        n = wins.count(side)
+        if n >= 3:
+            parts.append(f"{label}'s code is the more disentangled: it scores higher than {other} on {n} of the "
+                         f"{len(STRUCTURE)} structure scores (MIG, SAP, DCI disentanglement and completeness).")
+    if not parts:
+        parts.append("Neither code is clearly the more disentangled: the structure scores (MIG, SAP, DCI "
+                     "disentanglement and completeness) split between them.")
+    info = better("DCI_informativeness", a.get("DCI_informativeness"), b.get("DCI_informativeness"))
+    if info:
+        parts.append(f"{label_a if info == 'A' else label_b}'s code predicts the attributes better as a whole "
+                     f"(DCI informativeness {format_value('', a['DCI_informativeness'])} against "
+                     f"{format_value('', b['DCI_informativeness'])}).")
+    tc = better("total_correlation", a.get("total_correlation"), b.get("total_correlation"))
+    if tc:
+        parts.append(f"{label_a if tc == 'A' else label_b}'s dimensions are closer to independent (total "
+                     f"correlation {format_value('total_correlation', a['total_correlation'])} against "
+                     f"{format_value('total_correlation', b['total_correlation'])} nats).")
+    return " ".join(parts)
 
 
 def describe(key: str) -> str:

@@ -95,3 +95,27 @@ def test_traversal_effects_find_the_dimension_that_draws_an_attribute(judge):
     effects = traversal_effects(decode, clf, np.zeros((3, 2)), dims=[0, 1])
     assert effects.shape == (2, 3)
     assert effects[0, 0] > 0.3 and abs(effects[0, 1:]).max() < 0.1 and abs(effects[1]).max() < 1e-6
+
+
+def test_a_bundle_carries_the_judge_and_the_scorecard_through_a_checkpoint_file(tmp_path):
+    from explorer import load_checkpoint
+    from explorer.celeba import ATTRIBUTE_NAMES
+    from explorer.checkpoint import atomic_torch_save, read_checkpoint_dict
+    from explorer.classifier import AttributeCNN
+    from explorer.scorecard import compute_scorecard
+    from test_app import make_checkpoint_file
+
+    path = make_checkpoint_file(tmp_path / "a.pt", latent_dim=8)
+    old = load_checkpoint(path).bundle
+    assert old.scorecard is None and old.classifier is None  # a file written before these fields still loads
+    torch.manual_seed(0)
+    clf = AttributeClassifier(AttributeCNN(40, 8).eval(), list(ATTRIBUTE_NAMES), 32, np.linspace(0.6, 0.9, 40),
+                              {"trained_on": 10})
+    old.scorecard, old.classifier = compute_scorecard(old), clf
+    data = read_checkpoint_dict(path)
+    data["bundle"] = old.to_plain()
+    atomic_torch_save(data, path)
+    b = load_checkpoint(path).bundle  # weights_only=True
+    assert b.scorecard == old.scorecard and b.classifier.info == {"trained_on": 10}
+    faces = torch.rand(4, 3, 32, 32)
+    np.testing.assert_allclose(b.classifier.probabilities(faces), clf.probabilities(faces), atol=5e-3)
