@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import kinds, latent, urlstate
+from explorer.ui import scorecard as scorecard_ui
 from explorer.ui.common import Model, bind, face_picker, show_faces, state, sync_url
 from explorer.ui.live import component as live
 
@@ -118,6 +119,7 @@ def _edit_section(model: Model) -> None:
     with strip:
         show_faces(model.faces(latent.strength_strip(z0, z1 - z0, STRENGTHS)), "strength", width=len(STRENGTHS) * 80,
                    caption="strength of the edit: " + ", ".join(f"{x:g}×" for x in STRENGTHS))
+    scorecard_ui.side_effects_section(model, z0, z1, list(s.edit))
     live.note(why, model)
     sync_url()
 
@@ -147,6 +149,7 @@ def _live_edit(model: Model, url: str) -> None:
     z1 = latent.edit(z0, dirs[[names.index(n) for n in s.edit]], list(s.edit.values())) if s.edit else z0
     live.downloads(model, {"before_after": lambda: np.stack([z0, z1]),
                            "strength": lambda: latent.strength_strip(z0, z1 - z0, STRENGTHS)})
+    scorecard_ui.side_effects_section(model, z0, z1, list(s.edit))
 
 
 def _pad(model: Model, url: str) -> None:

@@ -11,6 +11,7 @@ import streamlit as st
 from explorer import CheckpointError, compare, urlstate
 from explorer.imaging import image_grid, png_bytes, to_uint8_images
 from explorer.ui import main, uploads
+from explorer.ui import scorecard as scorecard_ui
 from explorer.ui.common import Model, bind, image, sample_faces, state, sync_url
 
 N_SAMPLES = 8
@@ -251,4 +252,5 @@ def compare_view(model: Model) -> None:
     _samples_section(a, b)
     _face_section(a, b)
     _diagnostics_section(a, b, _label(choices, ia), _label(choices, ib))
+    scorecard_ui.compare_section(a, b, _label(choices, ia), _label(choices, ib))
     sync_url()

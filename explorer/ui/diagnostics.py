@@ -7,6 +7,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from explorer import runlog
+from explorer.ui import scorecard as scorecard_ui
 from explorer.ui.common import Model
 
 COLLAPSE_FRACTION = 0.5  # warn when fewer than half of the dimensions are active
@@ -88,6 +89,7 @@ def diagnostics_view(model: Model) -> None:
         if msg:
             getattr(st, msg[0])(msg[1])
         st.plotly_chart(_kl_chart(model), key="kl_chart", config={"displaylogo": False})
+        scorecard_ui.scorecard_section(model)
     else:
         st.info("No analysis bundle in this checkpoint: KL per dimension and active units are unknown. "
                 "Add it with `python -m train.export CHECKPOINT --data-dir DIR`.")

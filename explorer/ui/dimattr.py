@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from explorer import dimscores, latent, urlstate
+from explorer.ui import scorecard as scorecard_ui
 from explorer.ui.common import Model, bind, show_faces, state, sync_url
 
 CHART = "dimattr_chart"
@@ -141,4 +142,5 @@ def dimattr_view(model: Model) -> None:
         show_faces(traversal_grid(model, z, rows), f"traversal_grid_top{len(rows)}", ncols=len(VALUES),
                    width="stretch", caption="Traversal grid: rows " + ", ".join(f"z{d}" for d in rows)
                    + " (most informative first), columns −3 … +3, on the base face")
+    scorecard_ui.traversal_section(model, z, dim, dims, score_table(model, model.key, "auc"))
     sync_url()
