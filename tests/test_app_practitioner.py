@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.ui import main as ui_main
@@ -81,7 +82,7 @@ def _curve_traces(at) -> list[dict]:
     import json
 
     chart = next(c for c in at.get("plotly_chart") if c.proto.id and "curves" in c.proto.id)
-    return json.loads(chart.proto.spec)["data"]
+    return _arrays(json.loads(chart.proto.spec)["data"])
 
 
 def _one_epoch_run(tmp_path, step_rows_in_history: bool):
@@ -131,3 +132,189 @@ def test_a_run_folder_that_cannot_be_read_is_named(start, tmp_path):
     (tmp_path / "run2_run" / "metrics.csv").write_bytes(b"step,train_nelbo\n\xff\xfe\x00bad")
     at = ok(start("--checkpoint", str(path), view="diagnostics"))
     assert any("metrics.csv: cannot be read" in c.value for c in at.main.caption)
+
+
+# --------------------------------------------------------------------------------------------
+# The map as a search tool
+# --------------------------------------------------------------------------------------------
+
+def _arrays(obj):
+    """Plotly's JSON writes numeric arrays as {"bdata": base64, "dtype": ...}: back to plain lists."""
+    import base64
+
+    if isinstance(obj, dict) and "bdata" in obj and "dtype" in obj:
+        return np.frombuffer(base64.b64decode(obj["bdata"]), np.dtype(obj["dtype"])).tolist()
+    if isinstance(obj, dict):
+        return {k: _arrays(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_arrays(v) for v in obj]
+    return obj
+
+
+def _map_traces(at) -> list[dict]:
+    import json
+
+    return _arrays(json.loads(at.get("plotly_chart")[0].proto.spec)["data"])
+
+
+def _bundle(at):
+    from explorer import load_checkpoint
+
+    return load_checkpoint(sys.argv[sys.argv.index("--checkpoint") + 1]).bundle
+
+
+def test_map_highlights_by_attribute_and_row_and_finds_a_file(start):
+    from explorer.celeba import ATTRIBUTE_NAMES
+
+    at = ok(start(view="map"))
+    b = _bundle(at)
+    smiling, male = (b.attributes[:, ATTRIBUTE_NAMES.index(n)] == 1 for n in ("Smiling", "Male"))
+    at.multiselect(key="map_hl_attrs").set_value(["Smiling", "-Male"]).run()
+    want = np.flatnonzero(smiling & ~male)
+    assert ok(at).query_params["hl"] == "Smiling,-Male"
+    top = _map_traces(at)[-1]
+    assert top["name"] == f"highlighted ({len(want)})" and sorted(top["customdata"]) == want.tolist()
+    assert any(f"{len(want)} of {len(b)} faces highlighted" in c.value for c in at.main.caption)
+    at.text_input(key="map_hl_rows").input("3, 10-12").run()
+    assert ok(at).query_params["hl"] == "Smiling,-Male,3,10-12"
+    assert sorted(_map_traces(at)[-1]["customdata"]) == sorted(set(want.tolist()) | {3, 10, 11, 12})
+    at.text_input(key="map_hl_rows").input("12-5").run()  # a backwards range: said, and nothing changes
+    assert any("Highlight rows" in w.value for w in ok(at).warning) and at.query_params["hl"] == "Smiling,-Male,3,10-12"
+    at.text_input(key="map_find").input("000008.jpg").run()
+    assert ok(at).session_state["vs"].point == 7 and at.query_params["point"] == "7"
+    assert "row 7: 000008.jpg" in " ".join(c for im in at.main.get("image") for c in im.captions)
+    at.text_input(key="map_find").input("nobody.png").run()
+    assert any("No face 'nobody.png'" in w.value for w in ok(at).warning) and at.session_state["vs"].point == 7
+    again = ok(start(view="map", hl="Eyeglasses,3"))  # a link restores the highlight
+    assert again.multiselect(key="map_hl_attrs").value == ["Eyeglasses"] and again.text_input(key="map_hl_rows").value == "3"
+
+
+def test_map_colours_by_typicality(start):
+    from explorer.ui.mapview import encodings_typicality
+
+    at = ok(start(view="map"))
+    at.selectbox(key="map_color").set_value("typ").run()
+    assert ok(at).query_params["color"] == "typ"
+    trace = _map_traces(at)[0]
+    b = _bundle(at)
+    values = np.asarray(trace["marker"]["color"], np.float64)
+    assert np.allclose(values, encodings_typicality(b)[trace["customdata"]])
+    # the encodings' own percentiles spread over 0..100 (scored as outside points, each would be its own
+    # nearest neighbour, at distance 0, and every one at 100)
+    assert values.min() < 5 and values.max() == 100 and 40 < np.median(values) < 60
+    # the most typical encoding sits where the encodings are dense: nearer the centre than the least typical
+    assert np.linalg.norm(b.mu[np.argmax(values)]) < np.linalg.norm(b.mu[np.argmin(values)])
+
+
+# --------------------------------------------------------------------------------------------
+# Directions of your own
+# --------------------------------------------------------------------------------------------
+
+def test_two_groups_on_the_map_make_a_named_direction_kept_in_the_link(start):
+    """Group A: a lasso of faces without Smiling; group B: the faces the map highlights as smiling. In the
+    synthetic bundle Smiling adds 1.5 to z0, so the direction A → B is about +1.5 along z0."""
+    from explorer.celeba import ATTRIBUTE_NAMES
+
+    at = ok(start(view="map"))
+    b = _bundle(at)
+    smiling = b.attributes[:, ATTRIBUTE_NAMES.index("Smiling")] == 1
+    not_smiling = np.flatnonzero(~smiling)[:60].tolist()
+    at.session_state["map_rows"] = not_smiling  # what a lasso leaves (test_app checks the lasso itself)
+    at.run()
+    at.button(key="dir_group_A").click().run()
+    at.session_state["map_rows"] = None
+    at.multiselect(key="map_hl_attrs").set_value(["Smiling"]).run()
+    at.button(key="dir_group_B").click().run()
+    assert any("group A: 60 faces · group B: " in c.value for c in ok(at).main.caption)
+    at.text_input(key="dir_name").input("Smiling").run()  # taken by an attribute
+    at.button(key="dir_make").click().run()
+    assert "already the name" in at.error[0].value and at.session_state["vs"].mine == {}
+    at.text_input(key="dir_name").input("grin").run()
+    at.button(key="dir_make").click().run()
+    s = ok(at).session_state["vs"]
+    want = b.mu[smiling].mean(0) - b.mu[not_smiling].mean(0)
+    assert np.allclose(s.mine["grin"], want, atol=2e-3) and 1.0 < want[0] < 2.0
+    assert s.edit["grin"] == 1.0 and at.query_params["mine"].startswith("grin~")
+    assert "edit" in at.query_params and "grin:1" in at.query_params["edit"]
+
+    # the link opens the arithmetic view with the direction applied, and it can be taken away
+    link = dict(at.query_params, view="arithmetic")
+    arith = ok(start(**link))
+    assert arith.session_state["vs"].mine == s.mine and arith.session_state["vs"].edit["grin"] == 1.0
+    assert "grin" in arith.multiselect(key="arith_attrs").value
+    face_with = _main_images(arith)[0]
+    arith.multiselect(key="arith_attrs").set_value([]).run()
+    assert ok(arith).session_state["vs"].edit == {} and _main_images(arith)[0] != face_with
+
+
+def _main_images(at) -> list[str]:
+    return [u for im in at.main.get("image") for u in im.value]
+
+
+def test_directions_download_as_npy_and_upload_with_a_clear_error(start, served):
+    import io
+
+    from explorer.ui import arithmetic
+
+    at = ok(start(view="arithmetic"))
+    at.selectbox(key="dir_export").set_value("Smiling").run()
+    data = ok(at).get("download_button")
+    button = next(d for d in data if d.proto.id and "dir_export_dl" in d.proto.id)
+    v = np.load(io.BytesIO(served(button)))
+    model = ui_main.load_model(ui_main.Path(sys.argv[sys.argv.index("--checkpoint") + 1]))
+    assert v.shape == (D,) and np.allclose(v, arithmetic.directions(model, "balanced")[model.edit_names.index("Smiling")])
+
+    def upload(name, payload):
+        at.file_uploader(key="dir_import").set_value((name, payload, "application/octet-stream")).run()
+        at.button(key="dir_import_add").click().run()
+
+    def npy(a):
+        buf = io.BytesIO()
+        np.save(buf, a)
+        return buf.getvalue()
+
+    for name, payload, reason in (("short.npy", npy(np.ones(D - 1)), f"shape ({D - 1},); this model's directions have shape ({D},)"),
+                                  ("text.npy", b"not numpy at all", "not a .npy array"),
+                                  ("objects.npy", npy(np.array([{"a": 1}], dtype=object)), "refused"),
+                                  ("nan.npy", npy(np.full(D, np.nan)), "non-finite")):
+        upload(name, payload)
+        assert not at.exception and any(e.value.startswith(name) and reason in e.value for e in at.error), name
+        assert at.session_state["vs"].mine == {}
+    mine = np.zeros(D, np.float32)
+    mine[3] = 2.0
+    upload("fringe.npy", npy(mine[None]))  # (1, D) is accepted too; the name comes from the file
+    s = ok(at).session_state["vs"]
+    assert np.allclose(s.mine["fringe"], mine) and s.edit["fringe"] == 1.0 and at.query_params["mine"].startswith("fringe~")
+    at.button(key="dir_remove_fringe").click().run()
+    assert ok(at).session_state["vs"].mine == {} and "mine" not in at.query_params
+
+
+@pytest.fixture
+def served(monkeypatch):
+    """served(button) -> the bytes a download button serves. AppTest's runtime (and its media storage) lives
+    only during a run, so what is stored is recorded here: eager data by file id, a lazy button's callable
+    by its placeholder id (called as a click in the browser would)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    files, lazy = {}, {}
+    store, defer = MemoryMediaFileStorage.load_and_get_id, MediaFileManager.add_deferred
+
+    def load(self, data, *a, **k):
+        fid = store(self, data, *a, **k)
+        files[fid] = data
+        return fid
+
+    def add_deferred(self, fn, *a, **k):
+        fid = defer(self, fn, *a, **k)
+        lazy[fid] = fn
+        return fid
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", load)
+    monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
+
+    def get(button) -> bytes:
+        if button.proto.deferred_file_id:
+            return lazy[button.proto.deferred_file_id]()
+        return files[button.proto.url.rsplit("/", 1)[1].split(".")[0]]
+    return get

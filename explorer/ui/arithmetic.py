@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import kinds, latent, urlstate
+from explorer.ui import directions as own_directions
 from explorer.ui import scorecard as scorecard_ui
 from explorer.ui.common import Model, bind, face_picker, show_faces, state, sync_url
 from explorer.ui.live import component as live
@@ -18,6 +19,20 @@ DIRECTION_KINDS = {"balanced": "balanced", "held": "others fixed", "mean": "mean
 def directions(model: Model, kind: str) -> np.ndarray:
     """(M,D): one row per name of ``model.edit_names`` (the 40 attributes, then their kinds)."""
     return _directions(model, model.key, kind)
+
+
+def edit_names(model: Model) -> list[str]:
+    """What an edit can name in this session: the model's (attributes, then their kinds), then the user's own
+    directions (explorer.ui.directions)."""
+    return model.edit_names + list(state().mine)
+
+
+def edit_directions(model: Model, kind: str) -> np.ndarray:
+    """(M,D): one row per name of ``edit_names(model)``; the user's own directions are the same whatever
+    ``kind`` (they are vectors, not estimates from labels)."""
+    d = directions(model, kind)
+    mine = state().mine
+    return np.vstack([d, np.asarray(list(mine.values()), np.float32)]) if mine else d
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -56,13 +71,13 @@ def direction_table(_model: Model, key: str) -> pd.DataFrame:
 
 
 def _gap(model: Model, name: str) -> float:
-    return float(np.linalg.norm(directions(model, "mean")[model.edit_names.index(name)]))
+    return float(np.linalg.norm(edit_directions(model, "mean")[edit_names(model).index(name)]))
 
 
 @st.fragment
 def _edit_section(model: Model) -> None:
     s = state()
-    names = model.edit_names
+    names = edit_names(model)
     c_attrs, c_kind = st.columns([3, 2], vertical_alignment="bottom")
     with c_attrs:
         def attrs_changed():
@@ -108,7 +123,7 @@ def _edit_section(model: Model) -> None:
     z0 = model.z_of(s.base)
     if s.edit:
         idx = [names.index(n) for n in s.edit]
-        z1 = latent.edit(z0, directions(model, s.direction)[idx], list(s.edit.values()))
+        z1 = latent.edit(z0, edit_directions(model, s.direction)[idx], list(s.edit.values()))
         label = " ".join(f"{'+' if w >= 0 else '−'}{abs(w):g}·{kinds.label(n)}" for n, w in s.edit.items())
     else:
         z1, label = z0, "no edit yet: add attributes above"
@@ -128,8 +143,8 @@ def _live_edit(model: Model, url: str) -> None:
     """The weights scrub live: before/after and the strength strip are decoded in the page while a
     weight slider moves; the weights go into the URL on release."""
     s = state()
-    names = model.edit_names
-    dirs = directions(model, s.direction)
+    names = edit_names(model)
+    dirs = edit_directions(model, s.direction)
     z0 = model.z_of(s.base)
     lo, hi = urlstate.WEIGHT_RANGE
     controls = [{"id": n, "label": f"{kinds.label(n)} weight (class gap {_gap(model, n):.2f})", "min": lo,
@@ -156,7 +171,7 @@ def _pad(model: Model, url: str) -> None:
     """Two attribute directions as the axes of a plane: drag a point and the face follows. On release
     the two weights join the edit above (and the URL)."""
     s = state()
-    names = model.edit_names
+    names = edit_names(model)
     fmt = kinds.label
     a, b = st.columns(2)
     x = a.selectbox("Across", names, index=names.index("Smiling") if "Smiling" in names else 0, key="pad_x",
@@ -165,7 +180,7 @@ def _pad(model: Model, url: str) -> None:
     if x == y:
         st.caption("Choose two different attributes.")
         return
-    dirs = directions(model, s.direction)
+    dirs = edit_directions(model, s.direction)
     others = {n: w for n, w in s.edit.items() if n not in (x, y)}
     z0 = model.z_of(s.base)
     if others:  # the pad starts from the face the edit above shows, less its own two axes
@@ -236,6 +251,7 @@ def arithmetic_view(model: Model) -> None:
         st.subheader("Edit the base face")
         _edit_section(model)
         _kinds_gallery(model)
+        own_directions.files_section(model, edit_names(model), edit_directions(model, state().direction))
     st.subheader("Analogy A − B + C")
     _analogy_section(model)
     if model.bundle is not None:
