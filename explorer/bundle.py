@@ -19,8 +19,6 @@ _ARRAYS = {
     "attributes": torch.uint8,  # (N,40) 0/1
     "partition": torch.uint8,  # (N,) 0 train, 1 valid, 2 test
     "recon_mse": torch.float32,  # (N,) per-pixel MSE of the reconstruction from mu
-    "kl_per_image": torch.float32,  # (N,) KL(q(z|x) || N(0,I)) in nats
-    "kl_per_dim": torch.float32,  # (D,) mean over images
     "mu_variance": torch.float32,  # (D,) Var over x of E_q[z_u] (Burda et al. 2016 activity)
     "directions": torch.float32,  # (40,D) mean(mu | attr) - mean(mu | not attr)
     "directions_balanced": torch.float32,  # (40,D) same, other attributes balanced (see export)
@@ -28,7 +26,13 @@ _ARRAYS = {
     "tsne": torch.float32,  # (N,2)
 }
 
-_OPTIONAL = ("posterior_var_mean", "density", "kinds", "scorecard", "classifier")
+# KL needs the posterior variance: a foreign model without logvar (explorer.foreign) has none.
+_KL = {
+    "kl_per_image": torch.float32,  # (N,) KL(q(z|x) || N(0,I)) in nats
+    "kl_per_dim": torch.float32,  # (D,) mean over images
+}
+
+_OPTIONAL = ("posterior_var_mean", "density", "kinds", "scorecard", "classifier", *_KL)
 
 
 @dataclass
@@ -37,8 +41,6 @@ class AnalysisBundle:
     attributes: np.ndarray
     partition: np.ndarray
     recon_mse: np.ndarray
-    kl_per_image: np.ndarray
-    kl_per_dim: np.ndarray
     mu_variance: np.ndarray
     directions: np.ndarray
     directions_balanced: np.ndarray
@@ -48,6 +50,8 @@ class AnalysisBundle:
     attribute_names: list
     info: dict  # how it was made: splits, counts, t-SNE backend, seconds
     # Optional fields (None in checkpoints written before they existed; such checkpoints still load):
+    kl_per_image: np.ndarray | None = None  # None for a model without logvar
+    kl_per_dim: np.ndarray | None = None
     posterior_var_mean: np.ndarray | None = None  # (D,) E_x[σ²_d(x)], the mean posterior variance
     density: GaussianMixtureDensity | None = None  # the fitted density of mu (explorer.density)
     kinds: dict | None = None  # {attribute: (N,) int8 kind of each row that has it, -1 elsewhere} (explorer.kinds)
@@ -66,6 +70,8 @@ class AnalysisBundle:
     def to_plain(self) -> dict:
         out = {name: torch.as_tensor(np.asarray(getattr(self, name))).to(dtype) for name, dtype in _ARRAYS.items()}
         out.update(filenames=list(self.filenames), attribute_names=list(self.attribute_names), info=dict(self.info))
+        out.update({name: torch.as_tensor(np.asarray(getattr(self, name))).to(dtype) for name, dtype in _KL.items()
+                    if getattr(self, name) is not None})
         if self.posterior_var_mean is not None:
             out["posterior_var_mean"] = torch.as_tensor(np.asarray(self.posterior_var_mean), dtype=torch.float32)
         if self.density is not None:
@@ -88,8 +94,9 @@ class AnalysisBundle:
               for name in _ARRAYS}
         kw.update(filenames=list(data["filenames"]), attribute_names=list(data["attribute_names"]),
                   info=dict(data["info"]))
+        kw.update({name: data[name].float().numpy() for name in _KL if data.get(name) is not None})
         n = len(kw["filenames"])
-        for name in ("mu", "attributes", "partition", "recon_mse", "kl_per_image", "pca", "tsne"):
+        for name in ("mu", "attributes", "partition", "recon_mse", "pca", "tsne") + (("kl_per_image",) if "kl_per_image" in kw else ()):
             if len(kw[name]) != n:
                 raise ValueError(f"analysis bundle: {name} has {len(kw[name])} rows, filenames {n}")
         dim = kw["mu"].shape[1]

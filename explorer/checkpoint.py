@@ -17,7 +17,7 @@ import torch
 from explorer.bundle import AnalysisBundle
 from explorer.config import PreprocessConfig, VAEConfig
 from explorer.model import VAE
-from explorer.preprocess import preprocess_to_uint8, uint8_to_float
+from explorer.protocol import LatentModel, ModelSource
 
 FORMAT = "vae-explorer-checkpoint"
 FORMAT_VERSION = 1
@@ -110,6 +110,24 @@ def make_checkpoint(model: VAE, preprocess: PreprocessConfig, attribute_names, s
     }
 
 
+def make_foreign_checkpoint(model: LatentModel, attribute_names, summary: dict, bundle: AnalysisBundle | None) -> dict:
+    """The same self-describing file for a foreign model (explorer.foreign): its kind and what rebuilds it
+    (ONNX bytes, or a module's import path and weights) instead of our architecture's config and weights."""
+    from explorer.foreign import checkpoint_fields
+
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        **checkpoint_fields(model),
+        "preprocess": model.preprocess_config.to_dict(),
+        "attribute_names": list(attribute_names),
+        "summary": _plain(summary),
+        "history": [],
+        "bundle": bundle.to_plain() if bundle is not None else None,
+        "train_state": None,
+    }
+
+
 def read_checkpoint_dict(path: str | os.PathLike) -> dict:
     """Load and validate the raw dict. Refuses pickled objects (weights_only=True)."""
     path = Path(path)
@@ -134,15 +152,17 @@ def read_checkpoint_dict(path: str | os.PathLike) -> dict:
     return data
 
 
-class LoadedVAE:
-    """The public face of a checkpoint: the model in eval mode plus everything needed to use it."""
+class LoadedVAE(LatentModel):
+    """Our convolutional VAE as the protocol (explorer.protocol): the model in eval mode plus everything
+    needed to use it."""
+
+    has_logvar = True
+    source = ModelSource("ours")
 
     def __init__(self, data: dict, path: Path, device: str = "cpu"):
-        self.path = path
-        self.device = torch.device(device)
         try:
+            self._set_metadata(data, path, device)
             self.config = VAEConfig.from_dict(data["model_config"])
-            self.preprocess_config = PreprocessConfig.from_dict(data["preprocess"])
             self.model = VAE(self.config)
             state = {k: v.float() if v.is_floating_point() else v for k, v in data["state_dict"].items()}
             self.model.load_state_dict(state)
@@ -150,9 +170,14 @@ class LoadedVAE:
         except (KeyError, ValueError, RuntimeError, TypeError) as e:
             raise CheckpointError(f"{path}: inconsistent checkpoint ({type(e).__name__}: {e})") from None
         self.model.to(self.device).eval()
-        self.attribute_names: list[str] = list(data["attribute_names"])
-        self.summary: dict = dict(data.get("summary") or {})
-        self.history: list = list(data.get("history") or [])
+
+    @classmethod
+    def around(cls, model: VAE, device) -> "LoadedVAE":
+        """The protocol around a module in training (train.export builds the bundle from it): no file yet."""
+        self = cls.__new__(cls)
+        self.model, self.config, self.device = model, model.config, torch.device(device)
+        self.path, self.bundle, self.summary, self.history = None, None, {}, []
+        return self
 
     @property
     def latent_dim(self) -> int:
@@ -162,24 +187,35 @@ class LoadedVAE:
     def image_size(self) -> int:
         return self.config.image_size
 
-    def preprocess(self, image) -> torch.Tensor:
-        """PIL image -> (3,S,S) float32 in [0,1]: the exact crop and resize used in training."""
-        return uint8_to_float(preprocess_to_uint8(image, self.preprocess_config))
+    def _encode(self, x: torch.Tensor):
+        mu, logvar = self.model.encode(x.to(self.device))
+        return mu, logvar
 
-    @torch.inference_mode()
-    def encode(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N,3,S,S) in [0,1] -> mu (N,D), logvar (N,D)."""
-        x = torch.as_tensor(batch, dtype=torch.float32, device=self.device)
-        mu, logvar = self.model.encode(x)
-        return mu.cpu(), logvar.cpu()
+    def _decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.model.decode(z.to(self.device))
 
-    @torch.inference_mode()
-    def decode(self, z) -> torch.Tensor:
-        """(N,D) -> (N,3,S,S) float in [0,1]."""
-        z = torch.as_tensor(np.asarray(z) if not torch.is_tensor(z) else z, dtype=torch.float32, device=self.device)
-        return self.model.decode(z).cpu()
+    def torch_decoder(self) -> torch.nn.Module:
+        return self.model
 
 
-def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> LoadedVAE:
+def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> LatentModel:
+    """Open any checkpoint this project writes: our VAE, or a foreign model made by ``python -m train.export
+    --onnx/--torch``. Only a file made with ``--torch`` imports code (the module it names), never another."""
     path = Path(path)
-    return LoadedVAE(read_checkpoint_dict(path), path, device)
+    data = read_checkpoint_dict(path)
+    kind = data.get("model_kind", "ours")
+    if kind == "ours":
+        return LoadedVAE(data, path, device)
+    from explorer import foreign
+
+    return foreign.open_foreign(data, path, device)
+
+
+def model_kind(path: str | os.PathLike) -> str:
+    """Where a checkpoint's model came from ("ours", "onnx", "torch"), for the picker's badge; reads the file
+    lazily (mmap), so listing many files stays cheap."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return "ours"  # opening it will say what is wrong
+    return str(data.get("model_kind", "ours")) if isinstance(data, dict) else "ours"

@@ -104,7 +104,8 @@ def diagnostics(bundle, latent_dim: int, image_size: int, summary: dict | None =
               else nan)
     return Diagnostics(
         latent_dim=latent_dim, image_size=image_size, faces=len(bundle),
-        active_units=float(bundle.active_units.sum()), kl_per_image=float(np.mean(bundle.kl_per_image)),
+        active_units=float(bundle.active_units.sum()),
+        kl_per_image=float(np.mean(bundle.kl_per_image)) if bundle.kl_per_image is not None else nan,
         mse=float(np.mean(bundle.recon_mse)), mse_shared=shared,
         auc_mean=float(finite.mean()) if finite.size else nan, aucs=aucs,
         epochs=float(epochs) if epochs is not None else nan, objective=objective)
@@ -112,6 +113,8 @@ def diagnostics(bundle, latent_dim: int, image_size: int, summary: dict | None =
 
 def _objective(summary: dict) -> str:
     """'β=1, fixed σ=0.5'-like text from a training summary (whatever part of it is recorded)."""
+    if "loss" not in summary and summary.get("source"):
+        return str(summary["source"])  # a foreign model (explorer.foreign): where it came from, its loss unknown
     obj = summary.get("loss") or {}  # LossConfig.to_dict(), as train/loop.py records it
     if not isinstance(obj, dict):
         return str(obj)

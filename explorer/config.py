@@ -72,9 +72,21 @@ class PreprocessConfig:
     image_size: int = 64
     crop_fraction: float = 148 / 178
     draft: bool = True
+    # Height / width of the crop: 1 is the square crop above; 218/178 with crop_fraction 1 keeps the whole
+    # aligned 178x218 image (squeezed to S x S), as some public VAE pipelines train (`--crop 178x218`).
+    crop_aspect: float = 1.0
+
+    def __post_init__(self):
+        if not (0 < self.crop_fraction <= 1) or self.crop_aspect <= 0:
+            raise ValueError(f"invalid preprocessing crop: fraction {self.crop_fraction}, aspect {self.crop_aspect}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if self.crop_aspect == 1.0:
+            # Square crops are written as before crop_aspect existed, so the training caches' keys (which
+            # hash this dict) and older checkpoints stay the same.
+            del d["crop_aspect"]
+        return d
 
     @classmethod
     def from_dict(cls, data: dict) -> "PreprocessConfig":

@@ -14,7 +14,7 @@ import numpy as np
 __all__ = [
     "sample_z", "sample_face", "lerp", "slerp", "interpolate", "unit", "edit", "strength_strip", "analogy",
     "roc_auc", "direction_aucs", "mean_difference_directions", "attribute_directions", "held_directions",
-    "direction_of", "heldout_direction_aucs", "dims_by_kl",
+    "direction_of", "heldout_direction_aucs", "dims_by_kl", "dims_by_information",
     "traversal", "selection_mean", "face_vector",
 ]
 
@@ -267,6 +267,18 @@ def heldout_direction_aucs(mu, attributes, seed: int = 0) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Dimensions, traversals, selections
 # --------------------------------------------------------------------------------------------
+
+def dims_by_information(bundle, dim: int) -> tuple[np.ndarray, str]:
+    """Dimension indices, most informative first, and a sentence saying by what: the mean KL per dimension;
+    for a model without logvar (no KL) the variance of μ across faces, the activity of Burda et al. 2016;
+    without a bundle, natural order."""
+    if bundle is None:
+        return np.arange(dim), "This checkpoint has no analysis bundle: natural order."
+    if bundle.kl_per_dim is not None:
+        return dims_by_kl(bundle.kl_per_dim), "Most informative dimensions first (mean KL per dimension over the encoded faces)."
+    return (dims_by_kl(bundle.mu_variance),
+            "Most active dimensions first (variance of μ over the encoded faces: this model gives no logvar, so no KL).")
+
 
 def dims_by_kl(kl_per_dim) -> np.ndarray:
     """Dimension indices, most informative (largest mean KL) first; ties keep index order."""

@@ -8,6 +8,11 @@ folded into the convolutions by the exporter (the model is in eval mode), and th
 exported as the transposed convolution of the same function (``_as_conv_transpose``) and LeakyReLU as
 PRelu (``_LeakyAsPRelu``), so the browser runs only Gemm, ConvTranspose, PRelu and Sigmoid.
 
+A foreign model (explorer.foreign) gets the same: a user's PyTorch module is exported by the same exporter
+(its decode wrapped to give [0,1]); a decoder that is already ONNX is used as it is, with its input renamed
+``z`` and its output mapped to [0,1] and named ``image`` (``wrap_decoder_graph``). A decoder whose batch axis
+is fixed at 1 keeps it, and the page decodes one face at a time.
+
 The file is cached under ``~/.cache/vae-explorer/onnx/`` (``$EXPLORER_CACHE`` overrides the folder),
 named by the sha256 of the checkpoint file and of this module's export settings, so a retrained or
 replaced checkpoint gets a new export and an unchanged one is never exported twice. No Streamlit here.
@@ -23,6 +28,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -134,43 +140,105 @@ def export_decoder(model: nn.Module, latent_dim: int, out: str | os.PathLike, re
 
 
 def decoder_onnx(vae, cache: str | os.PathLike | None = None) -> Path:
-    """The cached ONNX decoder of a loaded checkpoint (``explorer.load_checkpoint``), exporting it on
-    first use. Keyed by the checkpoint file's sha256, so the export follows the file, not its name."""
+    """The cached ONNX decoder of a loaded checkpoint (``explorer.load_checkpoint``, any model kind), made on
+    first use by ``vae.browser_decoder``. Keyed by the checkpoint file's sha256, so the export follows the
+    file, not its name."""
     root = Path(cache) if cache is not None else cache_dir()
     key = hashlib.sha256(f"{file_sha256(vae.path)}:{EXPORT_VERSION}:{OPSET}:{torch.__version__}".encode()).hexdigest()
     out = root / f"decoder-{key[:24]}.onnx"
     if out.is_file() and out.stat().st_size > 0:
         return out
-    _export_in_child(Path(vae.path).resolve(), out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return vae.browser_decoder(out)
+
+
+def wrap_decoder_graph(decoder: bytes, out_range, out: Path) -> Path:
+    """A foreign decoder's ONNX graph as the page runs it: input ``z`` (float32), output ``image`` in [0,1]
+    (float32). Its own names, input and output types and pixel range (``out_range``, explorer.protocol's
+    PixelRange) are bridged by a few nodes at either end; the graph itself is left as it is."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    try:
+        model = onnx.load_from_string(decoder)
+        g = model.graph
+        inits = {i.name for i in g.initializer}
+        inputs = [i for i in g.input if i.name not in inits]
+        used = {n for node in g.node for n in list(node.input) + list(node.output)} | inits
+        if len(inputs) != 1 or len(g.output) != 1 or {INPUT, OUTPUT} & used:
+            raise ExportError("the decoder graph does not have one input and one output with free names")
+        inp, outp = inputs[0], g.output[0]
+        in_type, out_type = inp.type.tensor_type.elem_type, outp.type.tensor_type.elem_type
+        old_in, old_out = inp.name, outp.name
+        pre, post = [], []
+        if in_type == TensorProto.FLOAT:
+            for node in g.node:
+                node.input[:] = [INPUT if n == old_in else n for n in node.input]
+        else:
+            pre.append(helper.make_node("Cast", [INPUT], [old_in], to=in_type))
+        x = old_out
+        if out_type != TensorProto.FLOAT:
+            post.append(helper.make_node("Cast", [x], ["_vae_cast"], to=TensorProto.FLOAT))
+            x = "_vae_cast"
+        scale = 1.0 / (out_range.high - out_range.low)
+        g.initializer.extend([numpy_helper.from_array(np.array(out_range.low, np.float32), "_vae_low"),
+                              numpy_helper.from_array(np.array(scale, np.float32), "_vae_scale")])
+        post += [helper.make_node("Sub", [x, "_vae_low"], ["_vae_shift"]),
+                 helper.make_node("Mul", ["_vae_shift", "_vae_scale"], [OUTPUT])]
+        shape_in = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "batch")
+                    for d in inp.type.tensor_type.shape.dim]
+        shape_out = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "batch")
+                     for d in outp.type.tensor_type.shape.dim]
+        nodes = pre + list(g.node) + post
+        del g.node[:]
+        g.node.extend(nodes)
+        g.input.remove(inp)
+        g.input.insert(0, helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, shape_in or None))
+        g.output.remove(outp)
+        g.output.append(helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, shape_out or None))
+        onnx.checker.check_model(model)
+        data = model.SerializeToString()
+    except ExportError:
+        raise
+    except Exception as e:
+        raise ExportError(f"preparing the decoder for the page failed ({type(e).__name__}: {e})") from e
+    fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, out)
     return out
 
 
-def _export_in_child(checkpoint: Path, out: Path, timeout: float = 900) -> None:
+def export_in_child(checkpoint: Path, out: Path, timeout: float = 900) -> Path:
     """Run the export in a child process. torch.export traces by patching torch.nn.Module.__call__ for
     the whole process, so in the app's process any decode on the server while it traced (a page opened
-    in the first seconds of a new checkpoint) failed with torch.fx's "Unexpected key …"."""
+    in the first seconds of a new checkpoint) failed with torch.fx's "Unexpected key …". The child finds
+    a user's module (a checkpoint made with ``--torch``) where this process does: the current directory
+    and PYTHONPATH are passed on."""
     root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    path = [str(root), os.getcwd(), os.environ.get("PYTHONPATH")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, path)))
     try:
-        done = subprocess.run([sys.executable, "-m", "explorer.onnx_export", str(checkpoint), str(out)], cwd=root,
-                              env=env, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run([sys.executable, "-m", "explorer.onnx_export", str(Path(checkpoint).resolve()), str(out)],
+                              cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise ExportError(f"exporting the decoder to ONNX took over {timeout:.0f} s") from None
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         raise ExportError(lines[-1] if lines else f"the export process exited with code {done.returncode}")
+    return out
 
 
 def main(argv=None) -> None:
     """python -m explorer.onnx_export CHECKPOINT OUT: the child process of decoder_onnx."""
-    from explorer.checkpoint import load_checkpoint
+    from explorer.checkpoint import CheckpointError, load_checkpoint
 
     checkpoint, out = argv or sys.argv[1:]
     torch.set_num_threads(1)  # leave the other cores to the page that waits for it
-    vae = load_checkpoint(checkpoint, device="cpu")
     try:
-        export_decoder(vae.model, vae.latent_dim, out)
-    except ExportError as e:
+        vae = load_checkpoint(checkpoint, device="cpu")
+        export_decoder(vae.torch_decoder(), vae.latent_dim, out)
+    except (CheckpointError, ExportError) as e:
         sys.exit(str(e))
     # The file is in place (written atomically): skip the interpreter's teardown of torch and the
     # exporter, 2 s of the 12 s a first export took here, while the page waits to go live.

@@ -15,11 +15,24 @@ from explorer.config import PreprocessConfig
 
 
 def crop_side(width: int, height: int, cfg: PreprocessConfig) -> int:
-    """Side in pixels of the centred square crop of a ``width`` x ``height`` image, before the resize.
-
-    Below ``cfg.image_size`` the resize upscales: the data checks use this to find such images.
+    """Width in pixels of the centred crop of a ``width`` x ``height`` image, before the resize (its height is
+    ``cfg.crop_aspect`` times that). Below ``cfg.image_size`` the resize upscales: the data checks use this
+    to find such images.
     """
-    return max(1, round(min(width, height) * cfg.crop_fraction))
+    return crop_box(width, height, cfg)[2]
+
+
+def crop_box(width: int, height: int, cfg: PreprocessConfig) -> tuple[int, int, int, int]:
+    """(left, top, crop width, crop height) of the centred crop; a crop taller than the image is shrunk,
+    keeping its aspect, so it never reaches outside."""
+    cw = min(width, height) * cfg.crop_fraction
+    ch = cw * cfg.crop_aspect
+    if ch > height:
+        cw, ch = cw * height / ch, height
+    if cw > width:
+        cw, ch = width, ch * width / cw
+    cw, ch = max(1, round(cw)), max(1, round(ch))
+    return (width - cw) // 2, (height - ch) // 2, cw, ch
 
 
 def preprocess_to_uint8(img: Image.Image, cfg: PreprocessConfig) -> np.ndarray:
@@ -28,13 +41,11 @@ def preprocess_to_uint8(img: Image.Image, cfg: PreprocessConfig) -> np.ndarray:
     w, h = img.size
     if cfg.draft and img.format == "JPEG":  # no effect on an image that is already loaded
         # Ask the decoder for the smallest DCT scale that still leaves >= `size` pixels in the crop.
-        need = size / cfg.crop_fraction / min(w, h)
+        need = size / (cfg.crop_fraction * min(1.0, cfg.crop_aspect)) / min(w, h)
         img.draft("RGB", (math.ceil(w * need), math.ceil(h * need)))
     img = upright_rgb(img)
-    w, h = img.size
-    side = crop_side(w, h, cfg)
-    left, top = (w - side) // 2, (h - side) // 2
-    img = img.crop((left, top, left + side, top + side))
+    left, top, cw, ch = crop_box(*img.size, cfg)
+    img = img.crop((left, top, left + cw, top + ch))
     img = img.resize((size, size), Image.Resampling.BICUBIC)
     return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).copy()
 
