@@ -7,7 +7,6 @@ and compares the ranks with each other and with one process replaying the same b
 import sys
 
 import torch
-import torch.distributed as dist
 
 from celeba_fixtures import synthetic_cache
 from train import loop
@@ -20,22 +19,22 @@ N_TRAIN = 32
 def main(out_dir: str) -> None:
     trainer = loop.Trainer(loop.TrainConfig(out=f"{out_dir}/ddp.pt", **PROBE), log=lambda m: None,
                            cache=synthetic_cache(n_train=N_TRAIN, n_valid=0))
-    seen = []
+    seen, noise_rng = [], []
     batches = trainer._batches
 
     def recording():
         for b, idx, flip in batches():
             seen.append((idx.clone(), flip.clone()))
+            noise_rng.append(torch.get_rng_state())  # the step's reparameterisation noise comes from here
             yield b, idx, flip
 
     trainer._batches = recording
     init = {k: v.clone() for k, v in trainer.model.state_dict().items()}
-    rng = torch.get_rng_state()  # the reparameterisation noise of the steps comes from here
     trainer.train_epoch()
-    torch.save({"init": init, "rng": rng, "seen": seen, "world": trainer.dist.world,
+    torch.save({"init": init, "noise_rng": noise_rng, "seen": seen, "world": trainer.dist.world,
                 "params": {k: v.detach().clone() for k, v in trainer.model.named_parameters()}},
                f"{out_dir}/rank{trainer.dist.rank}.pt")
-    dist.destroy_process_group()
+    trainer.close()
 
 
 if __name__ == "__main__":

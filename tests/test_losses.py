@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from explorer.config import LossConfig
 from train.losses import beta_at, kl_per_dim, vae_loss
@@ -123,3 +124,34 @@ def test_kl_warmup_ramps_beta_linearly():
     cfg = LossConfig(beta=2.0, kl_warmup_steps=100)
     assert [beta_at(cfg, s) for s in (0, 50, 100, 500)] == [0.0, 1.0, 2.0, 2.0]
     assert beta_at(LossConfig(beta=0.5), 0) == 0.5  # no warm-up: beta from the first step
+
+
+class _OpRecorder(TorchDispatchMode):
+    """Every ATen op run inside it, with whether any of its arguments is a tensor."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        flat = list(args) + list(kwargs.values())
+        flat += [a for v in flat if isinstance(v, (list, tuple)) for a in v]
+        self.ops.append((str(func), any(isinstance(a, torch.Tensor) for a in flat)))
+        return func(*args, **kwargs)
+
+
+@pytest.mark.parametrize("cfg", [LossConfig(likelihood="fixed", sigma=0.3),
+                                 LossConfig(likelihood="fixed", sigma=0.3, free_bits=0.1),
+                                 LossConfig(likelihood="calibrated")], ids=["fixed", "free-bits", "calibrated"])
+def test_the_loss_makes_no_tensor_from_a_python_number(batch, cfg):
+    """On a GPU a tensor built from a Python number each step (torch.tensor(sigma, device=...)) is a
+    blocking host->device copy. Such a tensor enters dispatch as `lift_fresh`, and any factory (full,
+    zeros, scalar_tensor) is an op without a tensor argument; the loss must run neither, only ops on
+    its inputs, with Python numbers passed to the kernels as scalars."""
+    x, recon, mu, logvar = batch
+    with _OpRecorder() as rec:
+        vae_loss(x, recon, mu, logvar, cfg, beta=0.5)
+    assert len(rec.ops) > 10  # the recorder saw the loss's ops
+    made = [name for name, has_tensor in rec.ops if "lift_fresh" in name or not has_tensor]
+    assert made == [], made

@@ -449,7 +449,9 @@ def test_ddp_ranks_see_different_images_and_average_their_gradients(tmp_path):
     """Two processes (gloo on the CPU) train one short epoch. Both must end with the same weights, and
     those must equal one process that replays the same batches and averages the two ranks' gradients
     (DDP's semantics: BatchNorm statistics stay per rank). With gradient averaging switched off, the
-    ranks drift apart; with summing instead of averaging, they differ from the replay."""
+    ranks drift apart; with summing instead of averaging, they differ from the replay. The ranks' noise
+    differs (one shared generator gave sample i of every rank the same eps), and the replay draws each
+    rank's from that rank's generator, so a rank that drew from another's would not match."""
     from ddp_probe import PROBE
 
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'tests'}", OMP_NUM_THREADS="1")
@@ -472,6 +474,13 @@ def test_ddp_ranks_see_different_images_and_average_their_gradients(tmp_path):
         assert torch.equal(w, ranks[1]["params"][k]), k
     assert not torch.equal(ranks[0]["params"]["to_posterior.weight"], ranks[0]["init"]["to_posterior.weight"])
 
+    # each rank draws its own reparameterisation noise, from a generator seeded with seed + rank
+    for r, rk in enumerate(ranks):
+        assert torch.equal(rk["noise_rng"][0], torch.Generator().manual_seed(loop.noise_seed(0, r)).get_state())
+    for s in range(steps):
+        eps = [torch.randn(4, 8, generator=torch.Generator().set_state(rk["noise_rng"][s])) for rk in ranks]
+        assert not torch.allclose(eps[0], eps[1], atol=0.1), s
+
     # one process replaying the same batches, with the two ranks' gradients averaged
     cfg = loop.TrainConfig(out="", **PROBE)
     model = VAE(VAEConfig(cfg.image_size, cfg.latent_dim, cfg.channels))
@@ -480,14 +489,12 @@ def test_ddp_ranks_see_different_images_and_average_their_gradients(tmp_path):
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     images = torch.from_numpy(synthetic_cache(n_train=32, n_valid=0).images)
     loss_cfg = LossConfig(likelihood="fixed", sigma=cfg.sigma)
-    torch.set_rng_state(ranks[0]["rng"])
     for s in range(steps):
         for g in opt.param_groups:
             g["lr"] = loop.lr_at(cfg, s, steps)
         opt.zero_grad()
-        rng = torch.get_rng_state()  # every rank draws its noise from the same seeded generator
         for rk in ranks:
-            torch.set_rng_state(rng)
+            torch.set_rng_state(rk["noise_rng"][s])  # that rank's noise at that step
             idx, flip = rk["seen"][s]
             x = images[idx].float() / 255
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x).contiguous(memory_format=torch.channels_last)

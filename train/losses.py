@@ -24,7 +24,7 @@ class LossTerms:
     recon_nll: torch.Tensor
     kl: torch.Tensor  # nats per image
     mse: torch.Tensor  # per pixel
-    sigma: torch.Tensor  # the likelihood's sigma used
+    sigma: torch.Tensor | float  # the likelihood's sigma used: a tensor when calibrated, else cfg.sigma
 
 
 def beta_at(cfg: LossConfig, step: int) -> float:
@@ -44,10 +44,14 @@ def vae_loss(x: torch.Tensor, recon: torch.Tensor, mu: torch.Tensor, logvar: tor
         # sigma^2 = batch MSE is the maximum-likelihood sigma (sigma-VAE, Rybkin et al. 2021, eq. 5);
         # detached so it acts as a plug-in estimate rather than a second path for the gradient.
         sigma = mse.detach().sqrt().clamp_min(cfg.min_sigma)
+        log_sigma = torch.log(sigma)
     else:
-        sigma = torch.tensor(cfg.sigma, device=x.device)
+        # A Python float, never a tensor made from it: on a GPU that would be a blocking host->device
+        # copy every step. PyTorch passes Python scalars to the kernels as arguments.
+        sigma = float(cfg.sigma)
+        log_sigma = math.log(sigma)
     # Gaussian negative log-likelihood summed over pixels: ||x - x̂||² / 2σ² + P log σ + P/2 log 2π
-    recon_nll = sq / (2 * sigma**2) + pixels * (torch.log(sigma) + 0.5 * math.log(2 * math.pi))
+    recon_nll = sq / (2 * sigma**2) + pixels * (log_sigma + 0.5 * math.log(2 * math.pi))
     kld = kl_per_dim(mu.float(), logvar.float())  # (N,D)
     kl = kld.sum(1)
     if cfg.free_bits > 0:

@@ -162,11 +162,27 @@ def decode_all(index: CelebAIndex, pre: PreprocessConfig, workers: int | None = 
     return images, ok, unreadable
 
 
+def cache_path(index: CelebAIndex, pre: PreprocessConfig, cache_dir: str | os.PathLike | None = None) -> Path:
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    return cache_dir / f"celeba-{pre.image_size}-{cache_key(index, pre)}"
+
+
+def wait_for_cache(index: CelebAIndex, pre: PreprocessConfig, cache_dir: str | os.PathLike | None = None,
+                   poll_s: float = 0.2) -> None:
+    """Block until another process (the first one on this machine) has finished building this cache.
+
+    The build renames a complete folder into place, so the meta file appears only when it is whole.
+    No timeout: under torchrun, a builder that fails ends the whole job, this process included.
+    """
+    meta = cache_path(index, pre, cache_dir) / "meta.json"
+    while not meta.is_file():
+        time.sleep(poll_s)
+
+
 def load_or_build_cache(index: CelebAIndex, pre: PreprocessConfig, cache_dir: str | os.PathLike | None = None,
                         workers: int | None = None, progress: bool = True, strict: bool = False,
                         log=print) -> CachedData:
-    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    path = cache_dir / f"celeba-{pre.image_size}-{cache_key(index, pre)}"
+    path = cache_path(index, pre, cache_dir)
     meta_path = path / "meta.json"
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
