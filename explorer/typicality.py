@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ATYPICAL", "Reference", "reference", "percentile", "scores", "warning"]
+__all__ = ["ATYPICAL", "WARNING", "Reference", "reference", "percentile", "scores", "warning"]
 
 ATYPICAL = 1.0  # percentile below which z is flagged: less typical than 99 % of the encodings
 
@@ -98,9 +98,10 @@ def percentile(bundle, z) -> np.ndarray:
     return reference(bundle).percentile(scores(bundle, z))
 
 
+WARNING = ("Outside the data: this z is less typical than 99 % of the encodings, so the decoder is guessing "
+           "and the face may show it.")
+
+
 def warning(p: float) -> str | None:
     """The one-line warning for a face at percentile ``p``, or None when it is typical enough."""
-    if p >= ATYPICAL:
-        return None
-    return ("Outside the data: this z is less typical than 99 % of the encodings, so the decoder is guessing "
-            "and the face may show it.")
+    return WARNING if p < ATYPICAL else None

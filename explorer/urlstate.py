@@ -7,6 +7,7 @@ loaded model and, for each one that is malformed, keeps the default and says so 
 Faces are referred to by a short text (``FaceRef``):
     zero                      z = 0, the prior's mean
     sample:SEED:INDEX:TAU     face INDEX of the grid drawn from N(0, TAU^2 I) with SEED
+    fitted:SEED:INDEX:TAU     face INDEX of the grid drawn from the fitted density of the encodings (explorer.density)
     row:INDEX                 the encoding of row INDEX of the checkpoint's analysis bundle
     z:BASE64                  the latent vector itself as little-endian float16 (an uploaded photo)
 """
@@ -36,6 +37,7 @@ SEED_MAX = 2**32 - 1
 TAU_RANGE = (0.0, 2.0)
 N_RANGE = (4, 64)
 STEPS_RANGE = (3, 16)
+T_RANGE = (0.0, 1.0)  # interpolation: the position along the path, base face 0 to end face 1
 Z_RANGE = (-5.0, 5.0)  # slider values
 WEIGHT_RANGE = (-12.0, 12.0)  # attribute weights, in latent units (class gaps are 2-8 in trained models)
 DECIMALS = 4  # floats are stored rounded, so that encode/decode round-trips exactly
@@ -60,7 +62,7 @@ def _fmt(x: float) -> str:
 
 @dataclass(frozen=True)
 class FaceRef:
-    kind: str = "zero"  # zero | sample | row | z
+    kind: str = "zero"  # zero | sample | fitted | row | z
     seed: int = 0
     index: int = 0
     tau: float = 1.0
@@ -69,6 +71,11 @@ class FaceRef:
     @staticmethod
     def sample(seed: int, index: int, tau: float) -> "FaceRef":
         return FaceRef("sample", seed=int(seed), index=int(index), tau=q(tau))
+
+    @staticmethod
+    def fitted(seed: int, index: int, tau: float) -> "FaceRef":
+        """Face ``index`` of the grid the Sample view draws from the fitted density with ``seed`` and τ."""
+        return FaceRef("fitted", seed=int(seed), index=int(index), tau=q(tau))
 
     @staticmethod
     def row(index: int) -> "FaceRef":
@@ -82,8 +89,8 @@ class FaceRef:
     def to_text(self) -> str:
         if self.kind == "zero":
             return "zero"
-        if self.kind == "sample":
-            return f"sample:{self.seed}:{self.index}:{_fmt(self.tau)}"
+        if self.kind in ("sample", "fitted"):
+            return f"{self.kind}:{self.seed}:{self.index}:{_fmt(self.tau)}"
         if self.kind == "row":
             return f"row:{self.index}"
         raw = np.asarray(self.z, np.float16).astype("<f2").tobytes()
@@ -94,6 +101,8 @@ class FaceRef:
             return "z = 0 (the mean face)"
         if self.kind == "sample":
             return f"sample #{self.index + 1} of seed {self.seed}, τ = {_fmt(self.tau)}"
+        if self.kind == "fitted":
+            return f"fitted-density sample #{self.index + 1} of seed {self.seed}, τ = {_fmt(self.tau)}"
         if self.kind == "row":
             return f"encoded dataset face, row {self.index}"
         return "an encoded photo"
@@ -104,12 +113,14 @@ def parse_face(text: str, latent_dim: int, n_rows: int) -> FaceRef:
     kind, _, rest = text.partition(":")
     if kind == "zero" and not rest:
         return FaceRef()
-    if kind == "sample":
+    if kind in ("sample", "fitted"):
         parts = rest.split(":")
         if len(parts) != 3:
-            raise ValueError("expected sample:SEED:INDEX:TAU")
+            raise ValueError(f"expected {kind}:SEED:INDEX:TAU")
+        if kind == "fitted" and n_rows < 2:
+            raise ValueError("this checkpoint has no encoded faces to fit a density to")
         seed, index = _int(parts[0], 0, SEED_MAX), _int(parts[1], 0, N_RANGE[1] - 1)
-        return FaceRef.sample(seed, index, _float(parts[2], *TAU_RANGE))
+        return (FaceRef.sample if kind == "sample" else FaceRef.fitted)(seed, index, _float(parts[2], *TAU_RANGE))
     if kind == "row":
         index = _int(rest, 0, max(n_rows - 1, 0))
         if n_rows == 0:
@@ -126,16 +137,16 @@ def parse_face(text: str, latent_dim: int, n_rows: int) -> FaceRef:
         if not np.all(np.isfinite(z)):
             raise ValueError("holds non-finite values")
         return FaceRef("z", z=tuple(float(v) for v in z))
-    raise ValueError("expected zero, sample:SEED:INDEX:TAU, row:INDEX or z:BASE64")
+    raise ValueError("expected zero, sample:SEED:INDEX:TAU, fitted:SEED:INDEX:TAU, row:INDEX or z:BASE64")
 
 
 def _int(text: str, lo: int, hi: int) -> int:
     try:
         v = int(text.strip())
     except ValueError:
-        raise ValueError(f"{text!r} is not a whole number") from None
+        raise ValueError(f"{short(text)} is not a whole number") from None
     if not lo <= v <= hi:
-        raise ValueError(f"{v} is outside {lo}..{hi}")
+        raise ValueError(f"{short(v)} is outside {lo}..{hi}")
     return v
 
 
@@ -143,20 +154,39 @@ def _float(text: str, lo: float, hi: float) -> float:
     try:
         v = float(text.strip())
     except ValueError:
-        raise ValueError(f"{text!r} is not a number") from None
+        raise ValueError(f"{short(text)} is not a number") from None
     if not math.isfinite(v) or not lo <= v <= hi:
-        raise ValueError(f"{text} is outside {lo:g}..{hi:g}")
+        raise ValueError(f"{short(text.strip())} is outside {lo:g}..{hi:g}")
     return q(v)
 
 
-def _pairs(text: str) -> list[tuple[str, str]]:
-    """'a:1,b:-2' -> [('a','1'), ('b','-2')]; ValueError on an item without a colon."""
-    out = []
+class _Partial(ValueError):
+    """Some items of a list parameter (dims, edit) were refused: ``value`` holds the others."""
+
+    def __init__(self, value: dict, refused: list[str]):
+        super().__init__("; ".join(refused))
+        self.value = value
+
+
+def _items(text: str, parse) -> dict:
+    """'a:1,b:-2' -> {parse(a, 1)...}: ``parse(key, value)`` -> (key, value) or ValueError. Every item that
+    fails is refused with its reason; the others are kept (``_Partial`` carries them). ValueError when
+    nothing is left."""
+    out, refused = {}, []
     for item in filter(None, (s.strip() for s in text.split(","))):
         key, sep, val = item.rpartition(":")
-        if not sep or not key:
-            raise ValueError(f"item {item!r} is not NAME:VALUE")
-        out.append((key.strip(), val))
+        try:
+            if not sep or not key:
+                raise ValueError("not NAME:VALUE")
+            k, v = parse(key.strip(), val)
+        except ValueError as e:
+            refused.append(f"{short(item)}: {e}")
+            continue
+        out[k] = v
+    if refused and not out:
+        raise ValueError("; ".join(refused[:3]) + (f"; and {len(refused) - 3} more" if len(refused) > 3 else ""))
+    if refused:
+        raise _Partial(out, refused[:3] + ([f"and {len(refused) - 3} more"] if len(refused) > 3 else []))
     return out
 
 
@@ -178,6 +208,7 @@ class ViewState:
     c: FaceRef = field(default_factory=lambda: FaceRef.sample(1, 2, 0.8))
     end: FaceRef = field(default_factory=lambda: FaceRef.sample(0, 1, 0.8))
     steps: int = 8
+    t: float = 0.5  # interpolation: the scrubbed position along the path (0 the base face, 1 the end face)
     proj: str = "tsne"
     color: str = "Smiling"
     point: int | None = None  # map: the row whose face is shown
@@ -219,7 +250,7 @@ def encode(state: ViewState, defaults: ViewState | None = None) -> dict[str, str
             out[f.name] = ",".join(f"{k}:{_fmt(x)}" for k, x in v.items())
         elif f.name == "mine":
             out[f.name] = ",".join(f"{k}~{_b64(z)}" for k, z in v.items())
-        elif f.name in ("tau", "cmpw"):
+        elif f.name in ("tau", "cmpw", "t"):
             out[f.name] = _fmt(v)
         elif f.name == "faces":
             out[f.name] = "1" if v else "0"
@@ -258,6 +289,7 @@ def decode(params: Mapping[str, str | Sequence[str]], latent_dim: int, attribute
         "hl": lambda t: parse_highlight(t, names, n_rows)[0],
         "direction": lambda t: _choice(t, DIRECTIONS),
         "steps": lambda t: _int(t, *STEPS_RANGE),
+        "t": lambda t: _float(t, *T_RANGE),
         "proj": lambda t: _choice(t, PROJECTIONS),
         "color": lambda t: _choice(t, tuple(COLOR_EXTRA) + tuple(names)),
         "point": lambda t: _point(t, n_rows),
@@ -281,17 +313,28 @@ def decode(params: Mapping[str, str | Sequence[str]], latent_dim: int, attribute
             continue
         try:
             setattr(s, name, parse(str(text)))
+        except _Partial as e:
+            setattr(s, name, e.value)
+            messages.append(f"URL parameter {name}={short(text)}: kept {', '.join(map(str, e.value))}; "
+                            f"ignored {e}.")
         except ValueError as e:
-            messages.append(f"URL parameter {name}={_short(text)} ignored ({e}); using the default.")
+            messages.append(f"URL parameter {name}={short(text)} ignored ({e}); using the default.")
     unknown = sorted(k for k in params if k not in parsers)
     if unknown:
-        messages.append("Unknown URL parameters ignored: " + ", ".join(unknown) + ".")
+        shown = ", ".join(short(k) for k in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        messages.append(f"Unknown URL parameters ignored: {shown}.")
     return s, messages
 
 
-def _short(text, limit: int = 40) -> str:
+SHORT = 40  # characters of a value or a name that a message quotes: a long link must not flood the page
+
+
+def short(text, limit: int = SHORT) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters."""
     text = str(text)
     return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
 
 
 def _choice(text: str, options: Sequence[str]) -> str:
@@ -303,19 +346,15 @@ def _choice(text: str, options: Sequence[str]) -> str:
 
 
 def _dims(text: str, latent_dim: int) -> dict:
-    out = {}
-    for k, v in _pairs(text):
-        out[_int(k, 0, latent_dim - 1)] = _float(v, *Z_RANGE)
-    return out
+    return _items(text, lambda k, v: (_int(k, 0, latent_dim - 1), _float(v, *Z_RANGE)))
 
 
 def _edit(text: str, names: list[str]) -> dict:
-    out = {}
-    for k, v in _pairs(text):
+    def item(k, v):
         if k not in names:
-            raise ValueError(f"{k!r} is not one of the model's attributes")
-        out[k] = _float(v, *WEIGHT_RANGE)
-    return out
+            raise ValueError(f"{short(k)} is not one of the model's attributes")
+        return k, _float(v, *WEIGHT_RANGE)
+    return _items(text, item)
 
 
 def _point(text: str, n_rows: int) -> int:

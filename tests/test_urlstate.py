@@ -54,7 +54,7 @@ def test_slider_values_are_rounded_consistently():
     ({"view": "nope"}, "view"), ({"seed": "abc"}, "seed"), ({"seed": "-1"}, "seed"), ({"tau": "nan"}, "tau"),
     ({"tau": "9"}, "tau"), ({"n": "1000"}, "n"), ({"n": "4.5"}, "n"), ({"dims": "3:abc"}, "dims"),
     ({"dims": "8:1"}, "dims"), ({"dims": "x"}, "dims"), ({"dims": "1:99"}, "dims"),
-    ({"edit": "Smiling:1,Hat:2"}, "edit"), ({"edit": "Smiling:inf"}, "edit"), ({"base": "row:100"}, "base"),
+    ({"edit": "Hat:2"}, "edit"), ({"t": "1.5"}, "t"), ({"base": "fitted:1:2"}, "base"), ({"edit": "Smiling:inf"}, "edit"), ({"base": "row:100"}, "base"),
     ({"base": "sample:1:2"}, "base"), ({"base": "z:!!!"}, "base"), ({"base": "z:AAAA"}, "base"),
     ({"a": "face"}, "a"), ({"proj": "umap"}, "proj"), ({"color": "Hat"}, "color"), ({"point": "-3"}, "point"),
     ({"steps": "2"}, "steps"), ({"direction": "up"}, "direction"), ({"ckpt": "../../etc/passwd"}, "ckpt"),
@@ -105,3 +105,37 @@ def test_an_edit_may_name_a_kind_of_an_attribute_where_the_model_has_kinds():
     assert encode(state)["edit"] == "Wearing_Hat.2:1.5,Smiling:-1"
     state, messages = decode({"edit": "Wearing_Hat.2:1.5"}, D, NAMES, 0)  # a model without kinds
     assert state.edit == {} and "Wearing_Hat.2" in messages[0]
+
+
+def test_a_list_parameter_keeps_its_valid_items_and_names_the_others():
+    state, messages = decode({"edit": "Smiling:2,Unicorn:1", "dims": "1:0.5,99:1,2:x"}, D, NAMES, 0)
+    assert state.edit == {"Smiling": 2.0} and state.dims == {1: 0.5}
+    assert len(messages) == 2
+    edit = next(m for m in messages if "edit=" in m)
+    assert "Unicorn" in edit and "kept Smiling" in edit
+    dims = next(m for m in messages if "dims=" in m)
+    assert "'99:1'" in dims and "'2:x'" in dims
+
+
+def test_long_values_and_names_are_cut_in_messages():
+    huge = "9" * 5000
+    params = {"seed": huge, "tau": "1" * 300, "edit": "Smiling:" + "1" * 300, "dims": "1:" + "2" * 300,
+              "base": "sample:" + huge + ":0:1", "x" * 500: "1", "color": "y" * 600}
+    _, messages = decode(params, D, NAMES, 10)
+    assert len(messages) == len(params)  # one message per parameter
+    for m in messages:
+        assert len(m) < 300, m
+        assert "9" * 60 not in m and "1" * 60 not in m and "x" * 60 not in m and "y" * 60 not in m
+    _, messages = decode({"seed": "9" * 4000}, D, NAMES, 10)  # a number Python reads, too large to be a seed
+    assert len(messages[0]) < 300
+
+
+def test_a_fitted_density_sample_and_the_interpolation_position_round_trip():
+    s = ViewState(view="interpolate", base=FaceRef.fitted(7, 3, 0.6), end=FaceRef.fitted(1, 0, 1.0), t=0.25)
+    params = encode(s)
+    assert params["base"] == "fitted:7:3:0.6" and params["t"] == "0.25"
+    back, messages = roundtrip(s)
+    assert back == s and messages == []
+    assert FaceRef.fitted(7, 3, 0.6).describe() == "fitted-density sample #4 of seed 7, τ = 0.6"
+    _, messages = decode({"base": "fitted:7:3:0.6"}, D, NAMES, 0)  # no encodings: no density to draw from
+    assert "fit a density" in messages[0]

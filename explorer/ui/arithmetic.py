@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import kinds, latent, urlstate
+from explorer import kinds, latent, typicality, urlstate
+from explorer.ui import typical
 from explorer.ui import directions as own_directions
 from explorer.ui import scorecard as scorecard_ui
 from explorer.ui.common import Model, bind, face_picker, show_faces, state, sync_url
@@ -74,24 +75,59 @@ def _gap(model: Model, name: str) -> float:
     return float(np.linalg.norm(edit_directions(model, "mean")[edit_names(model).index(name)]))
 
 
+def start_weight(model: Model, name: str, sign: int, edit: dict, base: np.ndarray) -> float:
+    """The weight a newly chosen direction starts at: its class gap (the step that carries the mean face
+    without the attribute to the mean face with it), or the largest of ¾, ½, ¼ of it that keeps the edited
+    face at or above the typicality threshold (explorer.typicality), so the first face shows the edit
+    without leaving the data. Signed by ``sign``; on the URL's grid of quarter steps."""
+    lo, hi = urlstate.WEIGHT_RANGE
+    gap = _gap(model, name)
+    names = edit_names(model)
+    dirs = edit_directions(model, state().direction)
+    others = [n for n in edit if n != name]
+    z = latent.edit(base, dirs[[names.index(n) for n in others]], [edit[n] for n in others]) if others else base
+    tries = []
+    for share in (1.0, 0.75, 0.5, 0.25):
+        w = urlstate.q(min(max(sign * max(round(share * gap * 4) / 4, 0.25), lo), hi))
+        tries.append((w, latent.edit(z, dirs[[names.index(name)]], [w])))
+    ps = typical.percentiles(model, np.stack([t[1] for t in tries]))
+    if ps is None:
+        return tries[0][0]
+    return next((w for (w, _), p in zip(tries, ps) if p >= typicality.ATYPICAL), tries[-1][0])
+
+
+def _list_changed(model: Model, key: str, sign: int) -> None:
+    """The Add (sign 1) or Take away (sign −1) list changed: names dropped from it leave the edit, names that
+    stay keep their weights, and a name new to it (or moved from the other list) starts at start_weight with
+    its sign. The edit keeps the order in which names were chosen."""
+    s = state()
+    chosen = st.session_state[key]
+    same = lambda w: (w >= 0) == (sign > 0)  # noqa: E731
+    edit = {n: w for n, w in s.edit.items() if (n in chosen and same(w)) or (n not in chosen and not same(w))}
+    base = model.z_of(s.base)
+    for n in chosen:
+        if n not in edit:
+            edit[n] = start_weight(model, n, sign, edit, base)
+    s.edit = edit
+
+
 @st.fragment
 def _edit_section(model: Model) -> None:
     s = state()
     names = edit_names(model)
-    c_attrs, c_kind = st.columns([3, 2], vertical_alignment="bottom")
-    with c_attrs:
-        def attrs_changed():
-            chosen = st.session_state["arith_attrs"]
-            lo, hi = urlstate.WEIGHT_RANGE
-            # a new attribute starts at its class gap: the step that carries the mean face without it
-            # to the mean face with it
-            state().edit = {n: state().edit.get(n, urlstate.q(round(min(max(_gap(model, n), lo), hi) * 4) / 4))
-                            for n in chosen}
-        bind("arith_attrs", list(s.edit))
-        st.multiselect("Attributes to add or subtract", names, key="arith_attrs", on_change=attrs_changed,
-                       format_func=kinds.label, placeholder="e.g. Smiling, Eyeglasses, Blond Hair",
-                       help="An attribute with kinds (Wearing Hat, Eyeglasses: see *Kinds* below) can be added "
-                            "as one kind: its direction is fitted on the faces of that kind only.")
+    c_attrs, c_minus, c_kind = st.columns([2, 2, 2], vertical_alignment="bottom")
+    # Two lists: what to add and what to take away (glasses off is as direct as glasses on). One name per
+    # Enter: the "Select N matches" entry that Streamlit puts first while typing would add, say, Eyeglasses
+    # and its three kinds at once. Chips wrap onto more rows rather than scroll out of sight sideways.
+    for col, key, sign, label, placeholder in (
+            (c_attrs, "arith_attrs", 1, "Add", "e.g. Smiling, Eyeglasses, Blond Hair"),
+            (c_minus, "arith_minus", -1, "Take away", "e.g. Eyeglasses (glasses off)")):
+        bind(key, [n for n, w in s.edit.items() if (w >= 0) == (sign > 0)])
+        col.multiselect(label, names, key=key, on_change=_list_changed, args=(model, key, sign), format_func=kinds.label,
+                        placeholder=placeholder, select_all=False, wrap=True,
+                        help="An attribute with kinds (Wearing Hat, Eyeglasses: see *Kinds* below) can be added "
+                             "as one kind: its direction is fitted on the faces of that kind only. A new one starts "
+                             "at the largest share of its class gap that keeps the face inside the data.")
     with c_kind:
         bind("arith_dir", s.direction)
         st.segmented_control("Directions", list(DIRECTION_KINDS), format_func=DIRECTION_KINDS.get, key="arith_dir",
@@ -131,6 +167,7 @@ def _edit_section(model: Model) -> None:
     with before_after:
         show_faces(model.faces(np.stack([z0, z1])), "before_after", width=2 * 128,
                    caption=f"before · after ({label})")
+        typical.show(model, z1, ["after"], key="arith_typical")
     with strip:
         show_faces(model.faces(latent.strength_strip(z0, z1 - z0, STRENGTHS)), "strength", width=len(STRENGTHS) * 80,
                    caption="strength of the edit: " + ", ".join(f"{x:g}×" for x in STRENGTHS))
@@ -157,11 +194,16 @@ def _live_edit(model: Model, url: str) -> None:
 
     if not s.edit:
         st.caption("No edit yet: add attributes above, then drag their weights.")
+    z1 = latent.edit(z0, dirs[[names.index(n) for n in s.edit]], list(s.edit.values())) if s.edit else z0
+
+    def along(name):  # the edited face with `name` at weight v, the other weights where they are
+        return lambda v: z1 + (v - s.edit[name]) * latent.unit(dirs[names.index(name)])
+    profiles = {n: [typical.profile(model, along(n), lo, hi)] for n in s.edit}
     live.mount("live_edit", url, model, {
+        "typical": typical.live_spec(model, typical.percentiles(model, z1), ["after"], profiles),
         "mode": "edit", "base": live.floats(z0), "controls": controls, "steps": list(STRENGTHS), "width": 256,
         "caption": "before · after", "stripCaption": "strength of the edit: " + ", ".join(f"{x:g}×" for x in STRENGTHS)},
         released)
-    z1 = latent.edit(z0, dirs[[names.index(n) for n in s.edit]], list(s.edit.values())) if s.edit else z0
     live.downloads(model, {"before_after": lambda: np.stack([z0, z1]),
                            "strength": lambda: latent.strength_strip(z0, z1 - z0, STRENGTHS)})
     scorecard_ui.side_effects_section(model, z0, z1, list(s.edit))

@@ -116,6 +116,10 @@ class Model:
         return to_uint8_images(self.vae.decode(z.reshape(-1, self.dim)))
 
     def z_of(self, ref: FaceRef) -> np.ndarray:
+        if ref.kind == "fitted":  # row `index` of the Sample view's fitted grid (the same for any grid size)
+            from explorer.ui.fitted import fitted_z  # fitted imports this module
+
+            return fitted_z(self, ref.seed, ref.tau, ref.index + 1)[ref.index]
         mu = self.bundle.mu if self.bundle is not None else None
         return latent.face_vector(ref, self.dim, mu)
 
@@ -166,6 +170,8 @@ def face_picker(model: Model, label: str, field: str, key: str) -> FaceRef:
         kinds.pop("row")
     if ref.kind == "z":
         kinds = {"z": "Encoded photo", **kinds}
+    elif ref.kind == "fitted":
+        kinds = {"fitted": "Fitted-density sample", **kinds}
 
     def changed(_key=None):
         kind = st.session_state[f"{key}_kind"]

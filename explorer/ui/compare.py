@@ -19,12 +19,14 @@ EDIT_STEPS = (0.5, 1.0)  # fractions of the chosen weight shown after the recons
 
 
 def default_pair(choices: dict) -> tuple[str, str]:
-    """The page's own checkpoint (the command line's, else the shipped default) beside the first other
-    file offered (a command-line path that is also in checkpoints/ counts once); with only one file, that
-    one twice, so the page still works and says how to add a second."""
+    """The page's own checkpoint (the command line's, else the shipped default) beside the shipped default
+    when the page's own is another file (a run started with --checkpoint is compared with what it should
+    beat), else beside the first other file offered (a command-line path that is also in checkpoints/
+    counts once); with only one file, that one twice, so the page still works and says how to add a second."""
     ids = list(choices)
     first = main.default_choice(choices) or ids[0]
-    other = next((i for i in ids if choices[i].resolve() != choices[first].resolve()), first)
+    others = [i for i in ids if choices[i].resolve() != choices[first].resolve()]
+    other = main.DEFAULT_CHECKPOINT if main.DEFAULT_CHECKPOINT in others else next(iter(others), first)
     return first, other
 
 
@@ -42,7 +44,7 @@ def _pick(choices: dict, ids: list[str], field: str, default: str, label: str) -
     s = state()
     chosen = getattr(s, field)
     if chosen is not None and chosen not in choices:
-        st.warning(f"URL parameter {field}={chosen!r} ignored (not a file in checkpoints/); using the default.",
+        st.warning(f"URL parameter {field}={urlstate.short(chosen)} ignored (not a file in checkpoints/); using the default.",
                    icon=":material/link_off:")
         setattr(s, field, None)
         chosen = None

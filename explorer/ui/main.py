@@ -17,6 +17,7 @@ from pathlib import Path
 
 import streamlit as st
 import torch
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explorer import CheckpointError, load_checkpoint, urlstate
 from explorer.ui import uploads
@@ -31,6 +32,7 @@ DEFAULT_CHECKPOINT = "celeba64.pt"
 CLI = ""  # the id of the checkpoint given on the command line (the URL never names it)
 
 LOADS: list[str] = []  # every checkpoint load in this process; the bench checks that 8 sessions share one
+LOADED: set[tuple] = set()  # (path, stamp) of every model loaded: a page shows no spinner for those
 
 
 @dataclass(frozen=True)
@@ -100,13 +102,17 @@ def default_choice(choices: dict[str, Path]) -> str | None:
     return next(iter(choices), None)
 
 
-@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+# No spinner in the cache decorator: the server's warm-up (explorer/ui/server.py) loads the model from a
+# thread without a page, where drawing a spinner made Streamlit log "missing ScriptRunContext!" at every
+# start. load_model draws it, in a page, for a file not loaded yet.
+@st.cache_resource(max_entries=4, show_spinner=False)
 def _load(path: str, stamp: tuple) -> Model:
     """Once per checkpoint file version for the whole server: every session shares the model."""
     vae = load_checkpoint(path, device="cpu")
     LOADS.append(path)
     print(f"[explorer] loaded checkpoint {path} (load #{len(LOADS)} in this process)", file=sys.stderr, flush=True)
     model = Model(vae, key=f"{path}:{stamp}")
+    LOADED.add((path, stamp))
     # The model's tensors live as long as the server: move them out of the garbage collector's sight,
     # or every full collection during a rerun walks them (see _freeze_once).
     gc.collect()
@@ -119,7 +125,11 @@ def load_model(path: Path) -> Model:
         st_ = path.stat()
     except OSError as e:
         raise CheckpointError(f"{path}: cannot open ({e.strerror or e})") from None
-    return _load(str(path), (st_.st_mtime_ns, st_.st_size))
+    key = (str(path), (st_.st_mtime_ns, st_.st_size))
+    if key in LOADED or get_script_run_ctx(suppress_warning=True) is None:
+        return _load(*key)
+    with st.spinner("Loading the model…"):
+        return _load(*key)
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,7 +154,10 @@ def _choose_checkpoint(choices: dict[str, Path]) -> tuple[str | None, list[str]]
         return default, []
     if wanted in choices and wanted != CLI:
         return wanted, []
-    return default, [f"URL parameter ckpt={wanted!r} ignored (not a checkpoint the picker offers); using the default."]
+    if not urlstate.CHECKPOINT_ID.match(wanted.strip()):
+        return default, []  # not even a checkpoint's name: urlstate.decode says so, once
+    return default, [f"URL parameter ckpt={urlstate.short(wanted)} ignored (not a checkpoint the picker offers); "
+                     "using the default."]
 
 
 def _sidebar_checkpoint(choices: dict[str, Path], current: str | None) -> None:
@@ -189,46 +202,65 @@ def _sidebar_base(model: Model) -> None:
         elif k == "row":
             set_base(FaceRef.row(model.default_row("base")))
 
-    shown = st.session_state.get("base_kind_ui", "photo" if s.base.kind == "z" else s.base.kind)
+    shown = st.session_state.get("base_kind_ui", {"z": "photo", "fitted": "sample"}.get(s.base.kind, s.base.kind))
     if shown not in kinds:
         shown = "sample"
     bind("base_kind", shown)
     kind = st.radio("Base face source", list(kinds), format_func=kinds.get, key="base_kind", horizontal=True,
                     on_change=kind_changed, args=("base_kind",), label_visibility="collapsed")
     if kind == "sample":
+        drawn = s.base.kind in ("sample", "fitted")
+
         def sample_changed(_):
-            set_base(FaceRef.sample(st.session_state["base_seed"], st.session_state["base_num"] - 1, state().tau))
+            # a fitted-density sample stays one: seed and number choose another face of the same grid
+            b = state().base
+            make, tau = (FaceRef.fitted, b.tau) if b.kind == "fitted" else (FaceRef.sample, state().tau)
+            set_base(make(st.session_state["base_seed"], st.session_state["base_num"] - 1, tau))
         a, b = st.columns(2)
-        bind("base_seed", s.base.seed if s.base.kind == "sample" else s.seed)
-        bind("base_num", s.base.index + 1 if s.base.kind == "sample" else 1)
+        bind("base_seed", s.base.seed if drawn else s.seed)
+        bind("base_num", s.base.index + 1 if drawn else 1)
         a.number_input("Seed", 0, urlstate.SEED_MAX, step=1, key="base_seed", on_change=sample_changed, args=("",))
         b.number_input("Face number", 1, 64, step=1, key="base_num", on_change=sample_changed, args=("",))
         if s.base.kind == "sample":
             st.caption(f"drawn at τ = {s.base.tau:g}")
+        elif s.base.kind == "fitted":
+            st.caption(f"drawn from the fitted density of the encodings at τ = {s.base.tau:g}")
     elif kind == "row":
         bind("base_row", s.base.index if s.base.kind == "row" else model.default_row("base"))
         st.number_input("Row of the analysis bundle", 0, model.n_rows - 1, step=1, key="base_row",
                         on_change=lambda: set_base(FaceRef.row(st.session_state["base_row"])))
     elif kind == "photo":
         def photo_changed():
+            st.session_state["base_photo_crop"] = None
             f = st.session_state.get("base_photo")
             if f is None:
                 return
             try:
-                x, _ = uploads.load_face_input(f.getvalue(), f.name, model.vae.preprocess)
+                x, has_face = uploads.load_face_input(f.getvalue(), f.name, model.vae.preprocess)
             except uploads.UploadError as e:
                 st.session_state["base_photo_error"] = str(e)
                 return
             st.session_state["base_photo_error"] = None
             mu, _ = model.vae.encode(x[None])
-            set_base(FaceRef.vector(mu[0].numpy()))
+            if has_face:
+                set_base(FaceRef.vector(mu[0].numpy()))
+            else:  # as the Reconstruction view: a photo without a face is centre-cropped only when asked
+                st.session_state["base_photo_crop"] = (f.name, FaceRef.vector(mu[0].numpy()))
 
         st.file_uploader("Photo of a face", type=uploads.EXTENSIONS, key="base_photo", on_change=photo_changed,
                          max_upload_size=uploads.MAX_BYTES // 2**20,
-                         help="The largest face is found and aligned like CelebA's faces (a photo without one is "
-                              "centre-cropped); see the Reconstruction view to choose among several.")
+                         help="The largest face is found and aligned like CelebA's faces (a photo without one can "
+                              "be centre-cropped); see the Reconstruction view to choose among several.")
         if st.session_state.get("base_photo_error"):
             st.error(st.session_state["base_photo_error"])
+        crop = st.session_state.get("base_photo_crop")
+        if crop:
+            st.warning(f"{crop[0]}: no face found, so the base face is unchanged. The model would see the plain "
+                       "centre crop of the photo.", icon=":material/face_retouching_off:")
+
+            def use_crop():
+                set_base(st.session_state.pop("base_photo_crop")[1])
+            st.button("Centre-crop it anyway", key="base_photo_centre", on_click=use_crop, width="stretch")
 
 
 _frozen = False

@@ -6,15 +6,13 @@ import streamlit as st
 from explorer import urlstate
 from explorer.ui.common import (Model, bind, grid_columns, image, sample_faces, sampling_controls, set_base,
                                  show_faces, state, sync_url)
-from explorer.ui.fitted import fitted_faces, fitted_z
+from explorer.ui.fitted import fitted_faces
 from explorer.urlstate import FaceRef
 
 
 @st.fragment
 def sample_view(model: Model) -> None:
     s = state()
-    st.caption("Each face is the decoder's output for a random z drawn from N(0, τ²I). A lower temperature τ "
-               "stays nearer the prior's centre: blander but cleaner faces.")
     sources = {"prior": "Prior N(0, τ²I)", "fitted": "Fitted density of the encodings"}
     can_fit = model.n_rows >= 2
     bind("sample_density", s.density if can_fit else "prior")
@@ -25,6 +23,12 @@ def sample_view(model: Model) -> None:
              "it samples where the encodings are, not in the prior's empty regions. τ scales each component's spread."
         if can_fit else "This checkpoint has no encoded faces to fit a density to.")
     fitted = can_fit and s.density == "fitted"
+    if fitted:
+        st.caption("Each face is the decoder's output for a z drawn from the Gaussian mixture fitted to the encoded "
+                   "faces. A lower temperature τ narrows each component towards its mean: blander but cleaner faces.")
+    else:
+        st.caption("Each face is the decoder's output for a random z drawn from N(0, τ²I). A lower temperature τ "
+                   "stays nearer the prior's centre: blander but cleaner faces.")
     c_seed, c_tau, c_n, c_new = st.columns([2, 3, 3, 2], vertical_alignment="bottom")
     sampling_controls("sample", c_seed, c_tau, c_n)
     with c_new:
@@ -47,8 +51,7 @@ def sample_view(model: Model) -> None:
         k = st.number_input("Face number", 1, s.n, step=1, key="sample_pick")
     with c_img:
         image(faces[k - 1], width=64)
-    # A prior sample is named by (seed, number, τ); a fitted one by its vector, which the URL holds itself.
-    ref = FaceRef.vector(fitted_z(model, s.seed, s.tau, k)[k - 1]) if fitted else FaceRef.sample(s.seed, k - 1, s.tau)
+    ref = (FaceRef.fitted if fitted else FaceRef.sample)(s.seed, k - 1, s.tau)
     if c_base.button("Use as base face", icon=":material/face:", width="stretch"):
         set_base(ref)
         st.rerun()  # the sidebar shows the base face: redraw the whole page

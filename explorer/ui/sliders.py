@@ -9,6 +9,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import latent, urlstate
+from explorer.ui import typical
 from explorer.ui.common import Model, bind, show_faces, state, sync_url
 from explorer.ui.live import component as live
 
@@ -86,12 +87,27 @@ def _live_view(model: Model, url: str) -> None:
     controls = [{"id": str(int(d)), "label": _label(model, int(d)), "min": lo, "max": hi, "step": 0.05,
                  "value": float(z[int(d)]), "set": int(d)} for d in model.order]
     live.mount("live_sliders", url, model, {
+        "typical": _typical_spec(model, z, lo, hi),
         "mode": "sliders", "base": live.floats(base), "controls": controls, "visible": VISIBLE, "trav": dim,
         "steps": [float(t) for t in TRAVERSAL], "width": 256,
         "caption": s.base.describe() + (f", {len(s.dims)} dimension(s) moved" if s.dims else ""),
         "stripCaption": f"z{dim} from −3 to +3, everything else as above"}, released)
     live.downloads(model, {"face": lambda: z[None], f"traversal_z{dim}": lambda: latent.traversal(z, dim, TRAVERSAL)})
     _dims_pad(model, url, z)
+
+
+def _typical_spec(model: Model, z: np.ndarray, lo: float, hi: float) -> dict | None:
+    """The face's percentile now, and along each visible slider with the others where they are: while one
+    slider moves, the page reads its number from that slider's profile (the hidden ones update on release)."""
+    def at(d):
+        def z_at(v):
+            y = z.copy()
+            y[d] = v
+            return y
+        return z_at
+    ps = typical.percentiles(model, z)
+    profiles = {str(int(d)): [typical.profile(model, at(int(d)), lo, hi)] for d in model.order[:VISIBLE]}
+    return typical.live_spec(model, ps, ["this face"], profiles)
 
 
 def _dims_pad(model: Model, url: str, z: np.ndarray) -> None:
@@ -128,6 +144,7 @@ def _server_view(model: Model) -> None:
         with st.container(key="slider_face"):
             show_faces(model.faces(z), "face", width=256, caption=s.base.describe()
                        + (f", {len(s.dims)} dimension(s) moved" if s.dims else ""))
+        typical.show(model, z, key="slider_typical")
         dim = s.dim if s.dim is not None else int(order[0])
         strip = model.faces(latent.traversal(z, dim, TRAVERSAL))
         show_faces(strip, f"traversal_z{dim}", width="stretch",

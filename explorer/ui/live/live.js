@@ -9,6 +9,7 @@
 //   mode "edit":    before/after + a strip of strengths `steps` (base + s·(z − base));
 //   mode "pad":     one face; the first two controls are the axes of a 2-D pad;
 //   mode "interp":  control `t` scrubs the path base → `end`, drawn by lerp and by slerp.
+//   typical (optional, explorer/ui/typical.py): how typical each main face is, shown under it (see showTypical).
 // Triggers: "release" {values: {id: value}} when a control is let go; "failed" "reason" when the runtime
 // cannot start (Python then draws this view on the server).
 // Measurements for tests and the bench: window.__vaeLive[name] = {ready, error, frames (distinct faces drawn),
@@ -86,6 +87,52 @@ function faces(inst) {
     return [[lerp(a, e, t), slerp(a, e, t)], []];
   }
   return [[z], []];
+}
+
+// ---------------------------------------------------------------------------------------------- typicality
+
+// data.typical: {now: [percentile of each main face], labels, profiles: {control id: [{min, max, values} per face]},
+// threshold, warning}. Python sends, with each set of values, each face's percentile along every control it
+// can (the other controls fixed where they are). While one control alone has moved since those values, the
+// number is read off that control's profile, linear between its points: a few operations a move (stats
+// .typicalMs, well under a millisecond); after moves of several controls, or of one without a profile, the
+// line waits for the release, when Python sends the exact number.
+function ordinal(p) {
+  if (p < 1) return "<1st";
+  const k = Math.floor(p), t = k % 10;
+  return k + ((k % 100 >= 10 && k % 100 <= 20) ? "th" : t === 1 ? "st" : t === 2 ? "nd" : t === 3 ? "rd" : "th");
+}
+
+function typicalNow(inst) {
+  const t = inst.data.typical;
+  const moved = Object.keys(inst.values).filter((id) => inst.values[id] !== inst.given[id]);
+  if (!moved.length) return t.now;
+  const profiles = moved.length === 1 ? (t.profiles || {})[moved[0]] : null;
+  if (!profiles || profiles.some((pr) => !pr)) return null;
+  const v = inst.values[moved[0]];
+  return profiles.map((pr) => {
+    const last = pr.values.length - 1, x = Math.min(last, Math.max(0, (v - pr.min) / (pr.max - pr.min) * last));
+    const i = Math.min(Math.floor(x), last - 1), f = x - i;
+    return pr.values[i] * (1 - f) + pr.values[i + 1] * f;
+  });
+}
+
+function showTypical(inst) {
+  const el = inst.el.typical, t = inst.data.typical;
+  if (!el || !t) return;
+  const t0 = performance.now(), ps = typicalNow(inst), st = stats(inst.key);
+  if (!ps) {
+    el.text.textContent = "Typicality: shown when you let go";
+    el.warn.hidden = true;
+  } else {
+    el.text.textContent = "Typicality: " + (t.labels.length === 1 ? ordinal(ps[0])
+      : t.labels.map((n, i) => `${n} ${ordinal(ps[i])}`).join(" · ")) + " percentile of the encoded faces";
+    const worst = ps.indexOf(Math.min(...ps));
+    el.warn.hidden = !(ps[worst] < t.threshold);
+    el.warn.textContent = "⚠ " + (t.labels.length > 1 ? `${t.labels[worst]}: ` : "") + t.warning;
+  }
+  st.typical = ps;
+  st.typicalMs = performance.now() - t0;
 }
 
 // ---------------------------------------------------------------------------------------------- drawing
@@ -308,6 +355,7 @@ function slider(inst, c) {
     inst.values[c.id] = parseFloat(input.value);
     val.textContent = fmt(inst.values[c.id]);
     schedule(inst);
+    showTypical(inst);
   });
   input.addEventListener("change", () => release(inst));
   inst.inputs[c.id] = { input, val };
@@ -344,6 +392,7 @@ function pad(inst, cx, cy) {
     inst.values[cy.id] = q(cy.max - (e.clientY - r.top) / r.height * (cy.max - cy.min), cy);
     paint();
     schedule(inst);
+    showTypical(inst);
   };
   cv.addEventListener("pointerdown", (e) => { inst.dragging = true; cv.setPointerCapture(e.pointerId); move(e); });
   cv.addEventListener("pointermove", (e) => { if (inst.dragging) move(e); });
@@ -370,7 +419,15 @@ function build(inst) {
   const status = document.createElement("div");
   status.className = "status"; status.textContent = inst.main ? "" : "starting the in-browser decoder…";
   left.append(main, cap);
-  inst.el = { main, status, strip: null };
+  inst.el = { main, status, strip: null, typical: null };
+  if (d.typical) {
+    const box = document.createElement("div"), text = document.createElement("div"), warn = document.createElement("div");
+    box.className = "typical"; text.className = "cap typ"; warn.className = "typ-warn"; warn.hidden = true;
+    text.title = d.typical.help || "";
+    box.append(text, warn);
+    left.append(box);
+    inst.el.typical = { text, warn };
+  }
   if (d.steps && d.steps.length) {
     const strip = document.createElement("canvas");
     strip.className = "strip";
@@ -432,12 +489,14 @@ export default function (component) {
   const sig = structure(data);
   if (sig !== inst.structure) {
     inst.data = data; inst.values = incoming; inst.structure = sig; inst.sig = JSON.stringify([data.base, data.end]);
+    inst.given = { ...incoming };
     build(inst);
   } else if (!inst.dragging) {
-    // Python's state after a release or another widget (Reset, another base face): it wins.
+    // Python's state after a release or another widget (Reset, another base face): it wins (the scrub
+    // position too: it is in the URL).
     inst.data = data; inst.sig = JSON.stringify([data.base, data.end]);
-    if (data.mode === "interp") incoming.t = inst.values.t; // the scrub position is the page's own
     inst.values = incoming;
+    inst.given = { ...incoming };
     for (const [id, { input, val }] of Object.entries(inst.inputs)) { input.value = inst.values[id]; val.textContent = fmt(inst.values[id]); }
     if (inst.repaintPad) inst.repaintPad();
   }
@@ -446,6 +505,7 @@ export default function (component) {
     if (mc) mc.textContent = data.caption || "";
     if (sc) sc.textContent = data.stripCaption || "";
   }
+  if (!inst.dragging) showTypical(inst);
   const st = stats(key);
   if (inst.modelUrl !== data.model) { // first mount, or another checkpoint: (re)start the session
     const url = (inst.modelUrl = data.model);
