@@ -16,6 +16,12 @@ attribute directions.
 
 An edit name for a kind is ``<attribute>.<k>`` (``Wearing_Hat.2``), kinds numbered from 1, largest first:
 a name that fits a URL's ``edit=Wearing_Hat.2:1.5`` and that no CelebA attribute name can clash with.
+
+What a kind looks like ("dark hat", "sunglasses") is read off the decoder's drawing of the kind's mean
+encoding, in the same region, against the mean encoding of the faces without the attribute (``looks``):
+the brightness and colour of that region. Where the kinds of an attribute draw that region alike (an
+untrained decoder, or kinds that differ in shape only), the analysis cannot tell, and they stay "kind k".
+The names in links stay ``<attribute>.<k>``, so every link written before keeps working.
 """
 from __future__ import annotations
 
@@ -28,6 +34,11 @@ from explorer.latent import direction_of
 # Rows of the face, as fractions of its height, where each attribute shows on CelebA's aligned crops
 REGIONS = {"Wearing_Hat": (0.0, 0.40), "Eyeglasses": (0.34, 0.62)}
 N_KINDS = 3
+MIN_SPREAD = 0.05  # luminance range over an attribute's kinds below which they look alike (0..1 scale)
+MIN_CONTRAST = 0.05  # a hat this close to the bare head's brightness is not named by brightness
+DARK, LIGHT = 0.33, 0.58  # hat region luminance: below DARK a dark hat, above LIGHT a light one
+SUNGLASSES = -0.10  # eye band luminance against faces without glasses: at or below, sunglasses
+CLEAR = -0.05  # at or above (lenses that let the eyes through), clear glasses; between, tinted
 MIN_PER_KIND = 20  # a kind with fewer faces is noise: then the attribute has no kinds
 SEP = "."
 
@@ -57,11 +68,76 @@ def split_name(name: str) -> tuple[str, int | None]:
     return name, None
 
 
-def label(name: str) -> str:
-    """How a user reads an edit name: "Wearing Hat, kind 2"."""
+def label(name: str, looks: Mapping[str, str] | None = None) -> str:
+    """How a user reads an edit name: "Eyeglasses: sunglasses" where ``looks`` (from ``looks()``) names
+    the kind, "Eyeglasses: clear glasses (kind 2)" where two kinds look alike, else "Eyeglasses, kind 2"."""
     attribute, k = split_name(name)
     text = attribute.replace("_", " ")
-    return text if k is None else f"{text}, kind {k + 1}"
+    if k is None:
+        return text
+    look = (looks or {}).get(name)
+    if look is None:
+        return f"{text}, kind {k + 1}"
+    same = [n for n, v in (looks or {}).items() if v == look and split_name(n)[0] == attribute]
+    return f"{text}: {look}" + (f" (kind {k + 1})" if len(same) > 1 else "")
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    """Relative luminance of (…,3) RGB in [0,1] (ITU-R BT.601 weights, as in JPEG's Y)."""
+    return np.asarray(rgb) @ np.array([0.299, 0.587, 0.114])
+
+
+def _colour_word(rgb: np.ndarray) -> str | None:
+    """A hue name for a clearly coloured region (HSV saturation ≥ 0.3), else None (greys, browns)."""
+    import colorsys
+
+    h, sat, v = colorsys.rgb_to_hsv(*(float(c) for c in rgb))
+    if sat < 0.3 or v < 0.2:
+        return None
+    deg = h * 360
+    for limit, word in ((20, "red"), (45, "orange"), (70, "yellow"), (170, "green"), (260, "blue"), (330, "purple")):
+        if deg < limit:
+            return word
+    return "red"
+
+
+def looks(decode: Callable[[np.ndarray], np.ndarray], mu: np.ndarray, attributes: np.ndarray,
+          attribute_names: Sequence[str], kinds: Mapping[str, np.ndarray]) -> dict[str, str]:
+    """{kind's edit name: what it looks like} for the kinds the analysis can tell apart: each kind's mean
+    encoding and that of the faces without the attribute are decoded (``decode`` as in find_kinds), and the
+    attribute's region of each drawing is compared by mean colour. Hats are named by the region's brightness
+    (and hue where clearly coloured); glasses by how much they darken the eye band. Kinds whose regions are
+    within MIN_SPREAD of each other in luminance are left unnamed (they look alike to this measure)."""
+    out: dict[str, str] = {}
+    a = np.asarray(attributes)
+    for attribute, labels in kinds.items():
+        if attribute not in REGIONS:
+            continue
+        j = list(attribute_names).index(attribute)
+        n_kinds = int(labels.max()) + 1
+        without = a[:, j] == 0
+        if not without.any():
+            continue
+        zs = [np.asarray(mu)[without].mean(0)] + [np.asarray(mu)[labels == k].mean(0) for k in range(n_kinds)]
+        images = np.asarray(decode(np.stack(zs).astype(np.float32)), np.float32)  # (1+K,3,S,S)
+        s = images.shape[-1]
+        top, bottom = (int(round(f * s)) for f in REGIONS[attribute])
+        rgb = images[:, :, top:bottom, :].mean((2, 3))  # (1+K,3)
+        lum = _luminance(rgb)
+        if np.ptp(lum[1:]) < MIN_SPREAD:
+            continue
+        for k in range(n_kinds):
+            delta = lum[k + 1] - lum[0]
+            if attribute == "Eyeglasses":
+                look = "sunglasses" if delta <= SUNGLASSES else "clear glasses" if delta >= CLEAR else "tinted glasses"
+            else:
+                if abs(delta) < MIN_CONTRAST:
+                    continue
+                tone = "dark" if lum[k + 1] < DARK else "light" if lum[k + 1] > LIGHT else "mid-tone"
+                colour = _colour_word(rgb[k + 1])
+                look = f"{tone} {colour} hat" if colour else f"{tone} hat"
+            out[kind_name(attribute, k)] = look
+    return out
 
 
 def region_features(images: np.ndarray, region: tuple[float, float]) -> np.ndarray:

@@ -318,3 +318,62 @@ def served(monkeypatch):
             return lazy[button.proto.deferred_file_id]()
         return files[button.proto.url.rsplit("/", 1)[1].split(".")[0]]
     return get
+
+
+# --------------------------------------------------------------------------------------------
+# Kinds named by what they look like
+# --------------------------------------------------------------------------------------------
+
+def _painting_decoder(size: int = 32):
+    """A decoder that paints the hat region (top 40 %) grey at 0.5 + 0.4·z0 and the band of the eyes at
+    0.5 + 0.4·z1: what a kind looks like is then known from its mean encoding."""
+    def decode(z):
+        z = np.asarray(z, np.float32)
+        img = np.full((len(z), 3, size, size), 0.5, np.float32)
+        img[:, :, : int(0.40 * size)] = np.clip(0.5 + 0.4 * z[:, 0], 0, 1)[:, None, None, None]
+        img[:, :, int(0.34 * size): int(0.62 * size)] = np.clip(0.5 + 0.4 * z[:, 1], 0, 1)[:, None, None, None]
+        return img
+    return decode
+
+
+def test_kinds_are_named_by_the_colour_their_region_is_drawn_in():
+    from explorer import kinds
+    from explorer.celeba import ATTRIBUTE_NAMES
+
+    n = 120
+    hat, glasses = ATTRIBUTE_NAMES.index("Wearing_Hat"), ATTRIBUTE_NAMES.index("Eyeglasses")
+    attrs = np.zeros((n, 40), np.uint8)
+    attrs[:60, hat] = 1
+    attrs[60:90, glasses] = 1
+    mu = np.zeros((n, 4), np.float32)
+    hat_kinds = np.full(n, -1, np.int8)
+    hat_kinds[:20], hat_kinds[20:40], hat_kinds[40:60] = 0, 1, 2
+    mu[:20, 0], mu[20:40, 0], mu[40:60, 0] = -0.8, 0.8, 0.05  # dark, light, like a bare head
+    glass_kinds = np.full(n, -1, np.int8)
+    glass_kinds[60:70], glass_kinds[70:80], glass_kinds[80:90] = 0, 1, 2
+    mu[60:70, 1], mu[70:80, 1], mu[80:90, 1] = -0.6, 0.0, -0.2  # eye band 0.26, 0.5, 0.42
+    labels = {"Wearing_Hat": hat_kinds, "Eyeglasses": glass_kinds}
+    # a face without glasses has z1 = 0, so its eye band is drawn at 0.5 like the clear glasses'
+    looks = kinds.looks(_painting_decoder(), mu, attrs, ATTRIBUTE_NAMES, labels)
+    assert looks == {"Wearing_Hat.1": "dark hat", "Wearing_Hat.2": "light hat",
+                     "Eyeglasses.1": "sunglasses", "Eyeglasses.2": "clear glasses", "Eyeglasses.3": "tinted glasses"}
+    assert [kinds.label(f"Wearing_Hat.{k}", looks) for k in (1, 2, 3)] == \
+        ["Wearing Hat: dark hat", "Wearing Hat: light hat", "Wearing Hat, kind 3"]
+    assert kinds.label("Eyeglasses.1", looks) == "Eyeglasses: sunglasses" and kinds.label("Smiling", looks) == "Smiling"
+    # two kinds that look alike keep their numbers apart; kinds drawn alike are not named at all
+    assert kinds.label("Eyeglasses.1", {"Eyeglasses.1": "clear glasses", "Eyeglasses.2": "clear glasses"}) == \
+        "Eyeglasses: clear glasses (kind 1)"
+    mu[:, :2] *= 0.05
+    assert kinds.looks(_painting_decoder(), mu, attrs, ATTRIBUTE_NAMES, labels) == {}
+
+
+def test_the_shipped_models_kinds_read_as_what_they_look_like_and_old_links_still_work(start):
+    from conftest import ROOT
+
+    shipped = ROOT / "checkpoints" / "celeba64.pt"
+    at = ok(start("--checkpoint", str(shipped), view="arithmetic", edit="Eyeglasses.3:1.5,Wearing_Hat.1:1"))
+    assert at.session_state["vs"].edit == {"Eyeglasses.3": 1.5, "Wearing_Hat.1": 1.0}  # a link of before
+    options = at.multiselect(key="arith_attrs").options
+    assert {"Eyeglasses: sunglasses", "Wearing Hat: dark hat", "Wearing Hat: light hat"} <= set(options)
+    captions = " | ".join(c for im in at.main.get("image") for c in im.captions)
+    assert "+1.5·Eyeglasses: sunglasses" in captions and "Wearing Hat: light hat: " in captions

@@ -123,7 +123,7 @@ def _edit_section(model: Model) -> None:
             (c_attrs, "arith_attrs", 1, "Add", "e.g. Smiling, Eyeglasses, Blond Hair"),
             (c_minus, "arith_minus", -1, "Take away", "e.g. Eyeglasses (glasses off)")):
         bind(key, [n for n, w in s.edit.items() if (w >= 0) == (sign > 0)])
-        col.multiselect(label, names, key=key, on_change=_list_changed, args=(model, key, sign), format_func=kinds.label,
+        col.multiselect(label, names, key=key, on_change=_list_changed, args=(model, key, sign), format_func=model.label,
                         placeholder=placeholder, select_all=False, wrap=True,
                         help="An attribute with kinds (Wearing Hat, Eyeglasses: see *Kinds* below) can be added "
                              "as one kind: its direction is fitted on the faces of that kind only. A new one starts "
@@ -153,14 +153,14 @@ def _edit_section(model: Model) -> None:
 
             def moved(name=name, key=key):
                 state().edit[name] = urlstate.q(st.session_state[key])
-            cols[k % len(cols)].slider(f"{kinds.label(name)} weight", *urlstate.WEIGHT_RANGE, step=0.25,
+            cols[k % len(cols)].slider(f"{model.label(name)} weight", *urlstate.WEIGHT_RANGE, step=0.25,
                                        key=key, on_change=moved,
                                        help=f"in latent units; the class gap for this attribute is {_gap(model, name):.2f}")
     z0 = model.z_of(s.base)
     if s.edit:
         idx = [names.index(n) for n in s.edit]
         z1 = latent.edit(z0, edit_directions(model, s.direction)[idx], list(s.edit.values()))
-        label = " ".join(f"{'+' if w >= 0 else '−'}{abs(w):g}·{kinds.label(n)}" for n, w in s.edit.items())
+        label = " ".join(f"{'+' if w >= 0 else '−'}{abs(w):g}·{model.label(n)}" for n, w in s.edit.items())
     else:
         z1, label = z0, "no edit yet: add attributes above"
     before_after, strip = st.columns([1, 2], gap="large")
@@ -184,7 +184,7 @@ def _live_edit(model: Model, url: str) -> None:
     dirs = edit_directions(model, s.direction)
     z0 = model.z_of(s.base)
     lo, hi = urlstate.WEIGHT_RANGE
-    controls = [{"id": n, "label": f"{kinds.label(n)} weight (class gap {_gap(model, n):.2f})", "min": lo,
+    controls = [{"id": n, "label": f"{model.label(n)} weight (class gap {_gap(model, n):.2f})", "min": lo,
                  "max": hi, "step": 0.25, "value": float(w), "add": live.floats(dirs[names.index(n)])}
                 for n, w in s.edit.items()]
 
@@ -214,7 +214,7 @@ def _pad(model: Model, url: str) -> None:
     the two weights join the edit above (and the URL)."""
     s = state()
     names = edit_names(model)
-    fmt = kinds.label
+    fmt = model.label
     a, b = st.columns(2)
     x = a.selectbox("Across", names, index=names.index("Smiling") if "Smiling" in names else 0, key="pad_x",
                     format_func=fmt)
@@ -250,7 +250,7 @@ def _kinds_gallery(model: Model) -> None:
     b = model.bundle
     if not b.kinds:
         return
-    shown = ", ".join(kinds.label(n) for n in b.kinds)
+    shown = ", ".join(model.label(n) for n in b.kinds)
     with st.expander(f"Kinds: {shown}"):
         st.caption("One direction per attribute averages everything the label covers: for hats of every shape "
                    "and colour it draws a smear, for glasses only sunglasses. The faces with these attributes "
@@ -258,7 +258,7 @@ def _kinds_gallery(model: Model) -> None:
                    "eyes), and each kind has directions of its own. Below, the model's reconstructions of 8 "
                    "faces of each kind.")
         for name, (faces, count) in _kind_faces(model, model.key).items():
-            show_faces(faces, f"kind_{name}", width=8 * 56, caption=f"{kinds.label(name)}: {count} faces of the bundle",
+            show_faces(faces, f"kind_{name}", width=8 * 56, caption=f"{model.label(name)}: {count} faces of the bundle",
                        download=False)
 
 

@@ -99,10 +99,18 @@ class Model:
         self.edit_names = list(vae.attribute_names)
         if self.bundle is not None and self.bundle.kinds:
             self.edit_names += [name for name, _, _ in kinds.kind_names(self.bundle.kinds)]
+        # what each kind looks like ("dark hat", "sunglasses"), read off the decoder once per checkpoint
+        self.kind_looks = kinds.looks(lambda z: np.asarray(vae.decode(z)), self.bundle.mu, self.bundle.attributes,
+                                      self.bundle.attribute_names, self.bundle.kinds) \
+            if self.bundle is not None and self.bundle.kinds else {}
         if self.bundle is not None:
             b = self.bundle
             for name, row in latent.demo_rows(b.recon_mse, b.attributes, b.partition, b.attribute_names).items():
                 setattr(self.defaults, name, FaceRef.row(row))
+
+    def label(self, name: str) -> str:
+        """How a user reads an edit name of this model: "Smiling", "Eyeglasses: sunglasses"."""
+        return kinds.label(name, self.kind_looks)
 
     def default_row(self, field: str) -> int:
         """The bundle row a picker for ``field`` (base, a, b, c, end) turns to when a user chooses

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import kinds, owndirections, urlstate
+from explorer import owndirections, urlstate
 from explorer.ui.common import Model, show_faces, state
 
 GROUPS = "dir_groups"  # session: {"A": rows, "B": rows}
@@ -84,7 +84,7 @@ def files_section(model: Model, names: list[str], dirs: np.ndarray) -> None:
         with c_out:
             # the labels themselves are the options (no format_func): AppTest reads an untouched selectbox's
             # value through str(), which would not find "5_o_Clock_Shadow" among the labels
-            labels = [_label(n) for n in names]
+            labels = [_label(model, n) for n in names]
             shown = st.selectbox("Direction", labels, key="dir_export",
                                  help="Saved as the page uses it: for an attribute, with the estimator chosen above.")
             pick = names[labels.index(shown)] if shown in labels else names[0]
@@ -116,5 +116,5 @@ def files_section(model: Model, names: list[str], dirs: np.ndarray) -> None:
                 st.rerun()
 
 
-def _label(name: str) -> str:
-    return f"{name} (yours)" if name in state().mine else kinds.label(name)
+def _label(model: Model, name: str) -> str:
+    return f"{name} (yours)" if name in state().mine else model.label(name)
