@@ -124,23 +124,23 @@ def _bins(z: np.ndarray, bins: int) -> np.ndarray:
 def mutual_information(z, v, bins: int = MIG_BINS) -> np.ndarray:
     """(D,K) I(z_j; v_k) in nats, z_j discretised into ``bins`` equal-width bins (plug-in estimate).
 
-    I = H(v) − H(v | b): the joint counts of (bin, class) come from one product per dimension."""
+    I = H(v) − H(v | b): the counts of (bin, class) of every dimension come from one sparse product of the
+    (N, D·bins) one-hot bin matrix with the labels."""
+    from scipy import sparse
+
     z, v = _check(z, v)
-    b = _bins(z, bins)
-    n, vf = len(z), v.astype(np.float64)
+    n, d = z.shape
+    cols = (_bins(z, bins) + bins * np.arange(d)).ravel()  # (N·D,) column of each (face, dimension)
+    onehot = sparse.csr_matrix((np.ones(n * d), (np.repeat(np.arange(n), d), cols)), shape=(n, d * bins))
+    vf = v.astype(np.float64)
+    with_v = np.asarray(onehot.T @ vf).reshape(d, bins, -1)  # (D,B,K) faces with the factor in each bin
+    per_bin = np.asarray(onehot.sum(0)).reshape(d, bins, 1)  # (D,B,1)
     pos = vf.sum(0)  # (K,)
     h_v = _entropy(np.stack([pos, n - pos]) / n)  # (K,)
-    out = np.empty((z.shape[1], v.shape[1]))
-    for j in range(z.shape[1]):
-        onehot = np.zeros((n, bins))
-        onehot[np.arange(n), b[:, j]] = 1.0
-        per_bin = onehot.sum(0)[:, None]  # (B,1)
-        with_v = onehot.T @ vf  # (B,K) counts of class 1 in each bin
-        joint = np.stack([with_v, per_bin - with_v])  # (2,B,K)
-        p_bin = per_bin[:, 0] / n  # (B,)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cond = _entropy(np.where(per_bin > 0, joint / per_bin, 0.0), axis=0)  # (B,K) H(v | bin)
-        out[j] = h_v - p_bin @ cond
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p1 = np.where(per_bin > 0, with_v / per_bin, 0.0)  # (D,B,K) P(v = 1 | bin)
+    cond = _entropy(np.stack([p1, 1 - p1]), axis=0)  # (D,B,K) H(v | bin)
+    out = h_v - ((per_bin / n) * cond).sum(1)  # (D,K)
     return np.maximum(out, 0.0)
 
 
@@ -168,25 +168,26 @@ def _best_thresholds(z: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarr
     rule "v = [s·(z_j − t) > 0]" on these rows: (D,K) each. Candidate thresholds lie between consecutive
     distinct values (float16 encodings have many ties)."""
     n, d = z.shape
-    vf = v.astype(np.float64)
+    vf = v.astype(np.float32)  # counts of 0/1 stay exact in float32 far beyond any bundle's size
     pos = vf.sum(0)  # (K,)
     neg = n - pos
-    thr = np.zeros((d, v.shape[1]))
+    with np.errstate(divide="ignore"):
+        c = (1.0 / pos + 1.0 / neg).astype(np.float32)
+    thr = np.full((d, v.shape[1]), np.inf)
     sign = np.ones((d, v.shape[1]))
+    k = np.arange(v.shape[1])
     for j in range(d):
         order = np.argsort(z[:, j], kind="stable")
         zs = z[order, j]
-        below_pos = np.cumsum(vf[order], axis=0)  # (N,K) positives among the first i+1 sorted rows
-        below = np.arange(1, n + 1)[:, None]
-        # split after row i: "above" predicted positive. TPR = (pos − below_pos)/pos, TNR = (below − below_pos)/neg
-        with np.errstate(divide="ignore", invalid="ignore"):
-            j_stat = (pos - below_pos) / pos + (below - below_pos) / neg - 1.0  # (N,K)
-        valid = np.r_[zs[1:] > zs[:-1], False]  # a split between two distinct values
-        j_stat[~valid] = 0.0
+        cut = np.flatnonzero(zs[1:] > zs[:-1])  # split after sorted row i: rows above are "positive"
+        if cut.size == 0:
+            continue  # a constant dimension: no threshold, J = 0
+        below_pos = np.cumsum(vf[order], axis=0)[cut]  # (C,K) positives at or below each split
+        # J = TPR + TNR − 1 = (pos − below_pos)/pos + (below − below_pos)/neg − 1
+        #   = below/neg − below_pos·(1/pos + 1/neg)
+        j_stat = (cut + 1)[:, None].astype(np.float32) / neg - below_pos * c
         best = np.argmax(np.abs(j_stat), axis=0)  # (K,)
-        k = np.arange(v.shape[1])
-        has = valid.any()
-        thr[j] = np.where(has, (zs[best] + zs[np.minimum(best + 1, n - 1)]) / 2, np.inf)
+        thr[j] = (zs[cut[best]] + zs[cut[best] + 1]) / 2
         sign[j] = np.where(j_stat[best, k] >= 0, 1.0, -1.0)
     return thr, sign
 
@@ -227,13 +228,12 @@ def sap(z, v, seed: int = 0) -> float:
 # DCI
 # --------------------------------------------------------------------------------------------
 
-def _lasso_coefs(x: np.ndarray, y: np.ndarray, alphas) -> np.ndarray:
-    """(len(alphas),D) lasso coefficients of centred y on centred x along the α path (scikit-learn's
-    coordinate descent on the D×D Gram matrix: the cost does not grow with N after one product)."""
+def _lasso_coefs(x: np.ndarray, gram: np.ndarray, y: np.ndarray, alphas) -> np.ndarray:
+    """(len(alphas),D) lasso coefficients of centred y on centred x (Fortran-ordered, with its Gram matrix xᵀx)
+    along the α path: scikit-learn's coordinate descent on the D×D Gram matrix, whose cost does not grow with N."""
     from sklearn.linear_model import lasso_path
 
-    gram = x.T @ x
-    _, coefs, _ = lasso_path(x, y, alphas=alphas, precompute=gram, Xy=x.T @ y)
+    _, coefs, _ = lasso_path(x, y, alphas=alphas, precompute=gram, Xy=x.T @ y, check_input=False)
     return coefs.T
 
 
@@ -242,8 +242,9 @@ def importance_matrix(z, v, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.n
     chosen α per factor (K,), and the held-out ROC AUC of each factor's prediction (K,).
 
     α is the largest of LASSO_ALPHAS (descending) whose squared error on the last quarter of the train rows,
-    after fitting on the first three quarters, is within one standard error of the least; the importances come from a refit on all train rows at that α,
-    and the AUC from the test rows. Factors with one class anywhere get zero importance and a NaN AUC."""
+    after fitting on the first three quarters, is within one standard error of the least; the importances
+    come from a refit on all train rows at that α, and the AUC from the test rows. Factors with one class
+    anywhere get zero importance and a NaN AUC."""
     from threadpoolctl import threadpool_limits
 
     z, v = _check(z, v)
@@ -256,20 +257,24 @@ def importance_matrix(z, v, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.n
     r, alphas, aucs = np.zeros((d, k)), np.full(k, np.nan), np.full(k, np.nan)
     ok = _varying(v[fit]) & _varying(v[val]) & _varying(v[te])
     y = v.astype(np.float64)
+    # centred designs and their Gram matrices, once for all factors
+    x_fit = np.asfortranarray(x[fit] - x[fit].mean(0))
+    x_val = x[val] - x[fit].mean(0)
+    x_tr = np.asfortranarray(x[tr] - x[tr].mean(0))
+    x_te = x[te] - x[tr].mean(0)
     with threadpool_limits(limits=1):  # one BLAS thread: small products, and a shared machine
+        gram_fit, gram_tr = x_fit.T @ x_fit, x_tr.T @ x_tr
         for f in np.flatnonzero(ok):
-            xf, yf = x[fit] - x[fit].mean(0), y[fit, f] - y[fit, f].mean()
-            path = _lasso_coefs(xf, yf, LASSO_ALPHAS)  # (A,D)
-            pred = (x[val] - x[fit].mean(0)) @ path.T + y[fit, f].mean()  # (N_val,A)
+            path = _lasso_coefs(x_fit, gram_fit, y[fit, f] - y[fit, f].mean(), LASSO_ALPHAS)  # (A,D)
+            pred = x_val @ path.T + y[fit, f].mean()  # (N_val,A)
             sq = (pred - y[val, f][:, None]) ** 2  # (N_val,A)
             err, se = sq.mean(0), sq.std(0, ddof=1) / math.sqrt(len(val))
             best = int(np.argmin(err))
             # the one-standard-error rule (Hastie et al. 2009, ESL §7.10): the largest α within one SE of the
             # least error; without it a factor that the code does not carry gets a few dimensions by chance
             a = LASSO_ALPHAS[int(np.flatnonzero(err <= err[best] + se[best])[0])]
-            xt, yt = x[tr] - x[tr].mean(0), y[tr, f] - y[tr, f].mean()
-            beta = _lasso_coefs(xt, yt, [a])[0]
-            aucs[f] = roc_auc(x[te] @ beta, v[te, f]) if beta.any() else 0.5
+            beta = _lasso_coefs(x_tr, gram_tr, y[tr, f] - y[tr, f].mean(), [a])[0]
+            aucs[f] = roc_auc(x_te @ beta, v[te, f]) if beta.any() else 0.5
             n1 = int(v[te, f].sum())
             n0 = len(te) - n1
             # A factor the code predicts no better than chance on held-out faces has nothing to disentangle: its
@@ -396,6 +401,13 @@ def compute_scorecard(bundle, seed: int = 0) -> dict:
     """The scorecard of an analysis bundle (explorer.bundle): {key: float} for the keys of METRICS (total
     correlation where the bundle has a fitted density), plus 'total_correlation_se', 'faces', 'attributes'
     (those with both classes), 'seconds' and 'total_correlation_of' (what the density stands for)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # many small products: on 2 shared cores, more threads only fight
+        return _scorecard(bundle, seed)
+
+
+def _scorecard(bundle, seed: int) -> dict:
     t0 = time.perf_counter()
     z, v = bundle.mu.astype(np.float64), np.asarray(bundle.attributes)
     d = dci(z, v, seed)
