@@ -289,6 +289,9 @@ def run(argv: list[str] | None = None) -> None:
     _freeze_once()
     # An emoji icon is drawn in the page; a ":material/…:" one made the browser fetch it from fonts.gstatic.com.
     st.set_page_config(page_title="Inside a VAE", page_icon="🙂", layout="wide")
+    # At 1280×720 (a projector) Streamlit's 6rem of space above the page and 5rem at each side left the tab bar
+    # cut and the faces of most views below the fold: less of both (the header's menu keeps its corner).
+    st.html("<style>[data-testid=stMainBlockContainer]{padding:3rem 2rem 4rem}</style>")
     configure_torch()
 
     args = parse_args(sys.argv[1:] if argv is None else argv)

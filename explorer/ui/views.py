@@ -19,15 +19,17 @@ class View:
         getattr(self.module(), self.target.split(":")[1])(model)
 
 
+# Labels short enough that all ten tabs fit the tab bar at 1280×720 (a projector) beside the sidebar: with
+# "Attribute arithmetic", "Dimensions × attributes" and "Compare checkpoints" the last two hid behind an arrow.
 VIEWS = (
     View("sample", "Sample", "sample:sample_view"),
     View("sliders", "Latent sliders", "sliders:sliders_view"),
     View("map", "Map", "mapview:map_view"),
-    View("arithmetic", "Attribute arithmetic", "arithmetic:arithmetic_view"),
+    View("arithmetic", "Arithmetic", "arithmetic:arithmetic_view"),
     View("interpolate", "Interpolation", "interpolate:interpolate_view"),
     View("reconstruct", "Reconstruction", "reconstruct:reconstruct_view"),
     View("diagnostics", "Diagnostics", "diagnostics:diagnostics_view"),
-    View("dimattr", "Dimensions × attributes", "dimattr:dimattr_view"),
+    View("dimattr", "Dims × attributes", "dimattr:dimattr_view"),
     View("holes", "Prior holes", "holes:holes_view"),
-    View("compare", "Compare checkpoints", "compare:compare_view"),
+    View("compare", "Compare", "compare:compare_view"),
 )
