@@ -136,8 +136,8 @@ def _face_section(a: Model, b: Model) -> None:
     with c_face:
         if shared is not None and len(shared):
             if s.cmpface is not None and s.cmpface not in shared.filenames:
-                st.warning(f"URL parameter cmpface={s.cmpface!r} ignored (not encoded by both models); "
-                           "using the default.", icon=":material/link_off:")
+                st.warning(f"URL parameter cmpface={urlstate.short(s.cmpface)} ignored (not encoded by both "
+                           "models); using the default.", icon=":material/link_off:")
                 s.cmpface = None
             default_face = _default_face(a, shared)
             bind("cmp_face", s.cmpface or default_face)
