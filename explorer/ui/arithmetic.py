@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import kinds, latent, typicality, urlstate
+from explorer import animation, kinds, latent, typicality, urlstate
 from explorer.ui import typical
+from explorer.ui import animated
 from explorer.ui import directions as own_directions
 from explorer.ui import scorecard as scorecard_ui
 from explorer.ui.common import Model, bind, face_picker, show_faces, state, sync_url
@@ -171,9 +172,20 @@ def _edit_section(model: Model) -> None:
     with strip:
         show_faces(model.faces(latent.strength_strip(z0, z1 - z0, STRENGTHS)), "strength", width=len(STRENGTHS) * 80,
                    caption="strength of the edit: " + ", ".join(f"{x:g}×" for x in STRENGTHS))
+        _animation(model, z0, z1)
     scorecard_ui.side_effects_section(model, z0, z1, list(s.edit))
     live.note(why, model)
     sync_url()
+
+
+def _animation(model: Model, z0: np.ndarray, z1: np.ndarray) -> None:
+    """The edit's strength swept over the strip's range, as a GIF and an MP4."""
+    if np.array_equal(z0, z1):
+        return
+    lo, hi = STRENGTHS[0], STRENGTHS[-1]
+    animated.buttons(model, "strength_sweep",
+                     lambda: latent.strength_strip(z0, z1 - z0, np.linspace(lo, hi, animation.STEPS)),
+                     f"the edit's strength from {lo:g}× to {hi:g}×")
 
 
 def _live_edit(model: Model, url: str) -> None:
@@ -206,6 +218,7 @@ def _live_edit(model: Model, url: str) -> None:
         released)
     live.downloads(model, {"before_after": lambda: np.stack([z0, z1]),
                            "strength": lambda: latent.strength_strip(z0, z1 - z0, STRENGTHS)})
+    _animation(model, z0, z1)
     scorecard_ui.side_effects_section(model, z0, z1, list(s.edit))
 
 

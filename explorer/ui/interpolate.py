@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import latent, urlstate
+from explorer import animation, latent, urlstate
 from explorer.ui import typical
+from explorer.ui import animated
 from explorer.ui.common import Model, bound, face_of, face_picker, image, show_faces, state, sync_url
 from explorer.ui.live import component as live
 
@@ -40,6 +41,9 @@ def interpolate_view(model: Model) -> None:
         norms = np.linalg.norm(path, axis=1)
         show_faces(model.faces(path), f"{method}_{s.steps}", width=width,
                    caption=f"{method}: |z| along the path " + " → ".join(f"{x:.1f}" for x in norms[[0, len(norms) // 2, -1]]))
+    animated.buttons(model, "interpolation", lambda: np.stack(
+        [latent.interpolate(a, b, animation.STEPS, m) for m in ("lerp", "slerp")], axis=1),
+        "lerp and slerp side by side, from the base face to the end face")
     url, why = live.decoder_url(model)
     now = _at(a, b, s.t)
     if url is not None:  # scrub anywhere along the path, not only at the steps

@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import latent, urlstate
+from explorer import animation, latent, urlstate
 from explorer.ui import typical
+from explorer.ui import animated
 from explorer.ui.common import Model, bind, show_faces, state, sync_url
 from explorer.ui.live import component as live
 
@@ -93,6 +94,7 @@ def _live_view(model: Model, url: str) -> None:
         "caption": s.base.describe() + (f", {len(s.dims)} dimension(s) moved" if s.dims else ""),
         "stripCaption": f"z{dim} from −3 to +3, everything else as above"}, released)
     live.downloads(model, {"face": lambda: z[None], f"traversal_z{dim}": lambda: latent.traversal(z, dim, TRAVERSAL)})
+    _animation(model, z, dim)
     _dims_pad(model, url, z)
 
 
@@ -135,6 +137,13 @@ def _dims_pad(model: Model, url: str, z: np.ndarray) -> None:
                                              "caption": f"z{x} across, z{y} up"}, released)
 
 
+def _animation(model: Model, z: np.ndarray, dim: int) -> None:
+    """The traversal of ``dim`` on the face shown, as a GIF and an MP4."""
+    lo, hi = TRAVERSAL[0], TRAVERSAL[-1]
+    animated.buttons(model, f"traversal_z{dim}", lambda: latent.traversal(z, dim, np.linspace(lo, hi, animation.STEPS)),
+                     f"z{dim} from {lo:g} to +{hi:g} on the face shown")
+
+
 def _server_view(model: Model) -> None:
     s = state()
     z = current_z(model)
@@ -150,6 +159,7 @@ def _server_view(model: Model) -> None:
         show_faces(strip, f"traversal_z{dim}", width="stretch",
                    caption=f"z{dim} from −3 to +3, everything else as above")
         _traverse_picker(model, dim)
+        _animation(model, z, dim)
     with c_sliders:
         head, reset = st.columns([3, 1], vertical_alignment="center")
         head.caption("Most informative dimensions first (mean KL per dimension over the encoded faces)."
