@@ -344,3 +344,48 @@ def test_the_cli_exits_non_zero_with_one_line_and_no_traceback(made, tmp_path):
     help_text = subprocess.run([sys.executable, "-m", "train.export", "--help"], cwd=ROOT, capture_output=True,
                                text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(ROOT))).stdout
     assert "IMPORTS THAT MODULE" in help_text and "--onnx" in help_text and "--output-range" in help_text
+
+
+# --------------------------------------------------------------------------------------------
+# In Chromium: the user's own decoder runs in the page (batch fixed at 1: one face at a time)
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_onnx_decoder_drags_live_in_the_browser(made, tmp_path):
+    from test_browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server
+    from test_live import LIVE, STATS, _assert_faces_drawn, _drag_held, _open_live, _z_at_rest
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed")
+    from playwright.sync_api import sync_playwright
+
+    from explorer import latent
+    from explorer.imaging import to_uint8_images
+    from explorer.ui.sliders import TRAVERSAL
+
+    vae = load_checkpoint(made["onnx"])
+    env = {"EXPLORER_CACHE": str(tmp_path / "cache")}  # a cold cache: the graph is prepared for the page here
+    with streamlit_server(ROOT / "app.py", "--checkpoint", str(made["onnx"]), log=tmp_path / "server.log",
+                          env=env) as url, sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = b.new_page(viewport={"width": 1400, "height": 1000})
+            _open_live(page, url)
+            page.wait_for_function(f"{STATS}.idle && {STATS}.strips >= 1", timeout=30_000)
+            sliders = page.locator(f"{LIVE} input[type=range]")
+            own, other = int(sliders.nth(0).get_attribute("data-id")), int(sliders.nth(1).get_attribute("data-id"))
+            frames0 = page.evaluate(f"{STATS}.frames")
+            _drag_held(page, sliders.nth(1), 0.5, 0.85)
+            page.wait_for_function(f"{STATS}.frames >= {frames0 + 10}", timeout=10_000)
+            assert "dims=" not in page.url  # still held: the faces came from the page
+            page.mouse.up()
+            page.wait_for_function("() => location.search.includes('dims=')", timeout=30_000)
+            z = _z_at_rest(page, other, float(page.evaluate(f"{STATS}.values")[str(other)]))
+            # the face and the whole traversal strip (8 faces through a batch-1 decoder) match the server's
+            _assert_faces_drawn(page, f"{LIVE} canvas.main", to_uint8_images(vae.decode(z[None])))
+            _assert_faces_drawn(page, f"{LIVE} canvas.strip",
+                                to_uint8_images(vae.decode(latent.traversal(z, own, TRAVERSAL))))
+            assert page.evaluate(f"{STATS}.error") is None
+        finally:
+            b.close()

@@ -92,8 +92,8 @@ class Model:
         self.dim = vae.latent_dim
         self.n_rows = len(vae.bundle) if vae.bundle is not None else 0
         kl = vae.bundle.kl_per_dim if vae.bundle is not None else None
-        self.order = latent.dims_by_kl(kl) if kl is not None else np.arange(self.dim)
-        self.kl = kl
+        self.kl = kl  # None without a bundle, or for a model that gives no logvar (explorer.foreign)
+        self.order, self.order_note = latent.dims_by_information(vae.bundle, self.dim)
         self.defaults = ViewState()  # what a fresh page shows; with a bundle, real faces, not samples
         # what an attribute edit can add: the 40 attributes, then the kinds of those that have them
         self.edit_names = list(vae.attribute_names)

@@ -247,10 +247,9 @@ def compare_view(model: Model) -> None:
     a, b = _load(choices, ia), _load(choices, ib)
     if a is None or b is None:
         return
-    with c_a:
-        st.caption(f"{a.dim} latent dimensions · {a.vae.image_size}×{a.vae.image_size} pixels")
-    with c_b:
-        st.caption(f"{b.dim} latent dimensions · {b.vae.image_size}×{b.vae.image_size} pixels")
+    for col, m in ((c_a, a), (c_b, b)):  # where each came from: ours, or a user's own VAE (explorer.foreign)
+        col.caption(f"{m.dim} latent dimensions · {m.vae.image_size}×{m.vae.image_size} pixels · "
+                    f"{m.vae.source.describe()}")
     _samples_section(a, b)
     _face_section(a, b)
     _diagnostics_section(a, b, _label(choices, ia), _label(choices, ib))

@@ -29,15 +29,21 @@ def collapse_message(active: int, dim: int, kl_total: float) -> tuple[str, str] 
 
 
 def _kl_chart(model: Model) -> go.Figure:
+    """KL per dimension; for a model without logvar (no KL), the variance of μ per dimension instead."""
     b = model.bundle
     order = model.order
     active = b.active_units[order]
-    fig = go.Figure(go.Bar(x=[f"z{i}" for i in order], y=b.kl_per_dim[order],
+    if b.kl_per_dim is not None:
+        y, name, title = b.kl_per_dim[order], "KL", "KL per dimension (grey: inactive)"
+        hover, axis = "%{x}: KL %{y:.3f} nats<br>Var[E[z]] %{customdata:.3f}<extra></extra>", "mean KL (nats)"
+    else:
+        y, name, title = b.mu_variance[order], "Var(μ)", "Variance of μ per dimension (grey: inactive)"
+        hover, axis = "%{x}: Var[E[z]] %{customdata:.3f}<extra></extra>", "Var over faces of μ"
+    fig = go.Figure(go.Bar(x=[f"z{i}" for i in order], y=y, name=name,
                            marker_color=np.where(active, "#3f7cac", "#c9c9c9"),
-                           customdata=b.mu_variance[order],
-                           hovertemplate="%{x}: KL %{y:.3f} nats<br>Var[E[z]] %{customdata:.3f}<extra></extra>"))
+                           customdata=b.mu_variance[order], hovertemplate=hover))
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), xaxis=dict(showticklabels=len(order) <= 32),
-                      yaxis_title="mean KL (nats)", title=dict(text="KL per dimension (grey: inactive)", x=0))
+                      yaxis_title=axis, title=dict(text=title, x=0))
     return fig
 
 
@@ -75,17 +81,24 @@ def _every(xs: list[float]) -> str:
 def diagnostics_view(model: Model) -> None:
     vae, b = model.vae, model.bundle
     summary = vae.summary
+    if vae.source.kind != "ours":
+        st.caption(f"Model: {vae.source.describe()} (made with python -m train.export; no training history).")
     cols = st.columns(5)
     cols[0].metric("Latent dimensions", model.dim)
+    has_kl = b is not None and b.kl_per_image is not None
     if b is not None:
         active = int(b.active_units.sum())
         cols[1].metric("Active units", f"{active} / {model.dim}")
-        cols[2].metric("KL per image", f"{float(np.mean(b.kl_per_image)):.1f} nats")
+        cols[2].metric("KL per image", f"{float(np.mean(b.kl_per_image)):.1f} nats" if has_kl else "n/a")
         cols[3].metric("Reconstruction MSE", f"{float(np.mean(b.recon_mse)):.4f}")
+        if not has_kl:
+            st.info("This model gives μ only, no logvar (a plain or regularised autoencoder), so KL per dimension, "
+                    "active units by KL and the posterior variance cannot be shown; dimensions are ordered by the "
+                    "variance of μ, and active units counted by it (Burda et al. 2016).")
     if summary.get("epochs") is not None:
         cols[4].metric("Epochs", summary["epochs"], help=f"{summary.get('seconds', 0) / 60:.0f} minutes of training")
     if b is not None:
-        msg = collapse_message(active, model.dim, float(np.mean(b.kl_per_image)))
+        msg = collapse_message(active, model.dim, float(np.mean(b.kl_per_image)) if has_kl else float("inf"))
         if msg:
             getattr(st, msg[0])(msg[1])
         st.plotly_chart(_kl_chart(model), key="kl_chart", config={"displaylogo": False})

@@ -119,7 +119,7 @@ def dimattr_view(model: Model) -> None:
                       on_change=lambda: setattr(state(), "grid", int(st.session_state["dimattr_grid"])))
 
     table = score_table(model, model.key, s.score)
-    dims = dimscores.ordered_dims(model.kl, model.dim, min(s.heat, model.dim))
+    dims = model.order[: min(s.heat, model.dim)]
     dim = s.dim if s.dim is not None else int(model.order[0])
     z = model.z_of(s.base)
     left, right = st.columns([3, 2], gap="large")

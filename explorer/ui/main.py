@@ -20,6 +20,8 @@ import torch
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explorer import CheckpointError, load_checkpoint, urlstate
+from explorer.checkpoint import model_kind
+from explorer.protocol import BADGES
 from explorer.ui import uploads
 from explorer.ui.common import DEFAULTS, STATE, Model, bind, face_of, image, set_base, state, sync_url
 from explorer.ui.live import component as live
@@ -160,9 +162,25 @@ def _choose_checkpoint(choices: dict[str, Path]) -> tuple[str | None, list[str]]
                      "using the default."]
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def _badge(path: str, stamp: tuple) -> str:
+    """Where a listed file's model came from ("ONNX", "PyTorch module"; nothing for ours), read lazily."""
+    return BADGES.get(model_kind(path), "")
+
+
+def _stamp(path: Path) -> tuple:
+    try:
+        st_ = path.stat()
+        return st_.st_mtime_ns, st_.st_size
+    except OSError:
+        return (0, 0)
+
+
 def _sidebar_checkpoint(choices: dict[str, Path], current: str | None) -> None:
     def label(i: str) -> str:
-        return f"{choices[i].name} (command line)" if i == CLI else i
+        name = f"{choices[i].name} (command line)" if i == CLI else i
+        badge = _badge(str(choices[i]), _stamp(choices[i]))
+        return f"{name} · {badge}" if badge else name
 
     def changed(key):
         new = st.session_state[key]

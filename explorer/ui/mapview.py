@@ -301,7 +301,8 @@ def map_view(model: Model) -> None:
             row = s.point
             show_faces(model.faces(b.mu[row]), f"row{row}", width=192,
                        caption=f"row {row}: {b.filenames[row]} decoded from its encoding")
-            st.caption(f"KL {b.kl_per_image[row]:.1f} nats · MSE {b.recon_mse[row]:.4f}")
+            st.caption((f"KL {b.kl_per_image[row]:.1f} nats · " if b.kl_per_image is not None else "")
+                       + f"MSE {b.recon_mse[row]:.4f}")
             st.caption("Attributes: " + _attributes_of(b, row))
             if st.button("Use as base face", key="map_point_base", width="stretch"):
                 set_base(FaceRef.row(row))

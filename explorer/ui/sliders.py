@@ -69,8 +69,7 @@ def _live_view(model: Model, url: str) -> None:
     lo, hi = urlstate.Z_RANGE
     head, trav, reset = st.columns([3, 2, 1], vertical_alignment="bottom")
     head.caption("Drag a slider: the face follows it, decoded in this browser; the link updates when you let go. "
-                 + ("Most informative dimensions first (mean KL per dimension over the encoded faces)."
-                    if model.kl is not None else "This checkpoint has no analysis bundle: natural order."))
+                 + model.order_note)
     with trav:
         _traverse_picker(model, dim)
     reset.button("Reset", icon=":material/restart_alt:", on_click=lambda: state().dims.clear(),
@@ -162,8 +161,7 @@ def _server_view(model: Model) -> None:
         _animation(model, z, dim)
     with c_sliders:
         head, reset = st.columns([3, 1], vertical_alignment="center")
-        head.caption("Most informative dimensions first (mean KL per dimension over the encoded faces)."
-                     if model.kl is not None else "This checkpoint has no analysis bundle: natural order.")
+        head.caption(model.order_note)
         reset.button("Reset", icon=":material/restart_alt:", on_click=lambda: state().dims.clear(),
                      disabled=not s.dims, width="stretch")
         left, right = st.container(key="top_sliders").columns(2)

@@ -49,12 +49,14 @@ def mount(key: str, url: str, model, spec: dict, on_release) -> None:
     """Mount the component. ``spec`` describes the controls and faces (see live.js); ``on_release``
     receives the released values (a dict) and stores them in the view state."""
     def released():
-        value = st.session_state[key].get("release")
+        # .get: a release that arrives in the same rerun as a failure report finds the component unmounted
+        value = (st.session_state.get(key) or {}).get("release")
         if value:
             on_release(value)
 
+    # batch: 1 where the decoder's batch axis is fixed (a user's ONNX export): the page decodes one face at a time
     data = {"name": key, "model": url, "ort": ORT_PREFIX, "boot": BOOT_URL, "dim": model.dim,
-            "size": model.vae.image_size, **spec}
+            "size": model.vae.image_size, "batch": model.vae.decoder_batch, **spec}
     _component(key=key, data=data, on_release_change=released, on_failed_change=lambda: _failed(key))
 
 

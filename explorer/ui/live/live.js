@@ -166,6 +166,15 @@ async function decode(inst, zs, via = inst.main) {
   zs.forEach((z, i) => flat.set(z, i * D));
   return serial(via.lane, async () => {
     const t0 = performance.now();
+    if (d.batch === 1 && zs.length > 1) {
+      // A decoder whose batch axis is fixed at 1 (a user's export, explorer.foreign): one face at a time.
+      const plane = 3 * d.size * d.size, out = new Float32Array(zs.length * plane);
+      for (let i = 0; i < zs.length; i++) { // a copy per face: the worker's proxy takes each input's buffer
+        const res = await session.run({ z: new ort.Tensor("float32", flat.slice(i * D, (i + 1) * D), [1, D]) });
+        out.set(res.image.data, i * plane);
+      }
+      return [out, performance.now() - t0];
+    }
     const res = await session.run({ z: new ort.Tensor("float32", flat, [zs.length, D]) });
     return [res.image.data, performance.now() - t0];
   });
