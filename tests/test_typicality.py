@@ -81,3 +81,9 @@ def test_the_reference_is_computed_once_per_bundle():
 def test_dimension_mismatch_is_one_clear_error():
     with pytest.raises(ValueError, match="dimensions"):
         typicality.percentile(mixture_bundle(), np.zeros(5))
+
+
+def test_scores_are_the_fitted_mixtures_log_density():
+    b = mixture_bundle()
+    z = np.random.default_rng(5).standard_normal((30, 6)) * 4
+    np.testing.assert_allclose(typicality.scores(b, z), b.density.log_prob(z), rtol=1e-10, atol=1e-8)

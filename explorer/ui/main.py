@@ -297,10 +297,24 @@ def _freeze_once() -> None:
         _frozen = True
 
 
+_blas_limited = False
+
+
 def configure_torch() -> None:
     # One thread per decode: sessions run side by side, and on a small machine two threads per decode
     # fight each other and whatever else runs (measured under load: slider p90 150 -> 500 ms with two).
-    torch.set_num_threads(int(os.environ.get("EXPLORER_THREADS", "1")))
+    threads = int(os.environ.get("EXPLORER_THREADS", "1"))
+    torch.set_num_threads(threads)
+    # numpy's BLAS likewise: the typicality of the faces (explorer.typicality) is small products on every rerun,
+    # and on a busy 2-core machine (load 9) OpenBLAS's two threads took 3.4 ms for one face and 83 ms for the
+    # sliders' 492 profile points, one thread 0.2 and 7.6 ms. Once per process: threadpoolctl takes
+    # milliseconds per call.
+    global _blas_limited
+    if not _blas_limited:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads, user_api="blas")
+        _blas_limited = True
 
 
 def run(argv: list[str] | None = None) -> None:
