@@ -377,3 +377,28 @@ def test_the_shipped_models_kinds_read_as_what_they_look_like_and_old_links_stil
     assert {"Eyeglasses: sunglasses", "Wearing Hat: dark hat", "Wearing Hat: light hat"} <= set(options)
     captions = " | ".join(c for im in at.main.get("image") for c in im.captions)
     assert "+1.5·Eyeglasses: sunglasses" in captions and "Wearing Hat: light hat: " in captions
+
+
+# --------------------------------------------------------------------------------------------
+# Example photos to reconstruct without a dataset
+# --------------------------------------------------------------------------------------------
+
+def test_example_photos_are_found_aligned_and_reconstructed_like_uploads(start):
+    """Each shipped example holds one face: the view aligns it (as it does an upload), credits its source,
+    reconstructs it, and it can become the base face."""
+    from explorer import photos
+
+    at = ok(start(view="reconstruct"))
+    pills = at.button_group(key="recon_examples")
+    assert set(pills.options) >= {"Astronaut", "Grace Hopper"}
+    pills.set_value(list(photos.PHOTOS)).run()
+    ok(at)
+    captions = " | ".join(c for im in at.main.get("image") for c in im.captions)
+    for name, credit in photos.PHOTOS.items():
+        assert f"example: {name}, the face: model input · reconstruction" in captions
+        assert any(c.value == credit for c in at.main.caption)
+    assert captions.count("aligned like CelebA") == len(photos.PHOTOS) and not at.warning  # a face in each
+    at.button(key="recon_base_0").click().run()
+    assert ok(at).query_params["base"].startswith("z:")
+    with pytest.raises(KeyError, match="not one of the example photos"):
+        photos.read("../../checkpoints/celeba64.pt")

@@ -1,6 +1,7 @@
-"""Reconstruction: the faces in a photo (an upload or a camera snapshot), each found and aligned to
-CelebA's framing (explorer.faces), as the model sees it after preprocessing, beside its reconstruction
-from the posterior mean; with --data-dir (one or several folders), dataset faces beside theirs."""
+"""Reconstruction: the faces in a photo (an upload, a camera snapshot or one of the example photos that ship
+with the project, explorer/photos), each found and aligned to CelebA's framing (explorer.faces), as the model
+sees it after preprocessing, beside its reconstruction from the posterior mean; with --data-dir (one or several
+folders), dataset faces beside theirs."""
 from __future__ import annotations
 
 import hashlib
@@ -12,6 +13,7 @@ import torch
 from PIL import Image
 
 from explorer.celeba import CelebAError, open_celeba
+from explorer import photos as examples
 from explorer.faces import FaceDetectorError
 from explorer.imaging import image_grid, png_bytes, to_uint8_images
 from explorer.ui import uploads
@@ -43,7 +45,8 @@ def _faces(data: bytes, name: str) -> uploads.PhotoFaces:
 
 
 def _photos() -> list[tuple[str, bytes]]:
-    """(name, bytes) of the uploaded photos, then of the camera snapshot when the camera is on."""
+    """(name, bytes) of the uploaded photos, the example photos chosen, then the camera snapshot when the
+    camera is on; an example is named "example: FILE"."""
     files = st.file_uploader("Photos with faces (JPEG, PNG or WebP)", type=uploads.EXTENSIONS,
                              accept_multiple_files=True, key="recon_upload",
                              max_upload_size=uploads.MAX_BYTES // 2**20,
@@ -51,6 +54,11 @@ def _photos() -> list[tuple[str, bytes]]:
                                   "CelebA's aligned images have them, and a small network trained on CelebA "
                                   "corrects the framing further, before the model's own crop and resize.")
     photos = [(f.name, f.getvalue()) for f in files or []]
+    chosen = st.pills("No photo at hand? Try an example", list(examples.PHOTOS), selection_mode="multi",
+                      key="recon_examples", format_func=lambda n: n.rsplit(".", 1)[0].replace("_", " ").title(),
+                      help="Public-domain portraits that ship with the app (explorer/photos/README.md says where "
+                           "they come from); they go through the same face finding and alignment as an upload.")
+    photos += [(f"example: {n}", examples.read(n)) for n in chosen or []]
     # The camera asks the browser for permission as soon as it is drawn, so it waits behind a toggle.
     if st.toggle("Take a photo with the camera", key="recon_camera_on"):
         shot = st.camera_input("Snapshot", key="recon_camera")
@@ -71,6 +79,8 @@ def _choose_face(found: uploads.PhotoFaces, name: str, k: str) -> int:
 
 def _one_photo(model: Model, k: int, name: str, data: bytes) -> None:
     st.markdown(f"**{name}**")
+    if name.startswith("example: ") and name[9:] in examples.PHOTOS:
+        st.caption(examples.PHOTOS[name[9:]])
     # Widgets of this photo are keyed by its content too: another photo in the same place starts afresh.
     wkey = f"{k}_{hashlib.blake2b(data, digest_size=6).hexdigest()}"
     try:
