@@ -58,6 +58,7 @@ TEST_FRACTION = 0.2
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016; the same threshold as AnalysisBundle.ACTIVE_THRESHOLD
 LASSO_ALPHAS = np.geomspace(0.1, 1e-4, 13)  # α grid for DCI, on standardised codes and 0/1 factors
 TC_SAMPLES = 4000
+MIN_FACES = 10  # fewer encoded faces: no scorecard (the splits would hold a face or two)
 
 # The scorecard's keys, in the order tables show them, with a line on what each measures.
 METRICS = {
@@ -85,8 +86,8 @@ def _check(z, v) -> tuple[np.ndarray, np.ndarray]:
     v = np.asarray(v)
     if z.ndim != 2 or v.ndim != 2 or len(z) != len(v):
         raise ValueError(f"codes {z.shape} and factors {v.shape} must be (N,D) and (N,K) with the same N")
-    if len(z) < 10:
-        raise ValueError(f"need at least 10 encoded faces to score, got {len(z)}")
+    if len(z) < MIN_FACES:
+        raise ValueError(f"need at least {MIN_FACES} encoded faces to score, got {len(z)}")
     if not np.all(np.isfinite(z)):
         raise ValueError("codes hold non-finite values")
     return z, v.astype(bool)

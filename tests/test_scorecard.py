@@ -181,3 +181,78 @@ def test_cli_refuses_a_file_it_cannot_score(tmp_path, capsys):
         sc.main([str(bare)])
     with pytest.raises(SystemExit, match="nothere.pt"):
         sc.main([str(tmp_path / "nothere.pt")])
+
+
+# --------------------------------------------------------------------------------------------
+# python -m train.export CKPT --scorecard-only
+# --------------------------------------------------------------------------------------------
+
+def _same(x, y) -> bool:
+    """Deep equality of two checkpoint dicts (tensors compared by value)."""
+    import torch
+
+    if isinstance(x, dict):
+        return isinstance(y, dict) and x.keys() == y.keys() and all(_same(x[k], y[k]) for k in x)
+    if isinstance(x, (list, tuple)):
+        return isinstance(y, (list, tuple)) and len(x) == len(y) and all(_same(a, b) for a, b in zip(x, y))
+    if torch.is_tensor(x):
+        return torch.is_tensor(y) and x.dtype == y.dtype and torch.equal(x, y)
+    return x == y
+
+
+def test_export_scorecard_only_adds_the_judge_and_the_scorecard_and_changes_nothing_else(tmp_path, capsys):
+    from celeba_fixtures import make_celeba
+    from test_app import make_checkpoint_file
+
+    from explorer import load_checkpoint
+    from explorer.checkpoint import read_checkpoint_dict
+    from train.export import main as export_main
+
+    ckpt = make_checkpoint_file(tmp_path / "m.pt", latent_dim=8, n_rows=300)  # bundle rows 000001.jpg … 000300.jpg
+    data_dir = make_celeba(tmp_path / "celeba", n=300)
+    before = read_checkpoint_dict(ckpt)
+    export_main([str(ckpt), "--scorecard-only", "--out", str(tmp_path / "card.pt")])
+    assert "no --data-dir, so no attribute classifier" in capsys.readouterr().out
+    only_card = load_checkpoint(tmp_path / "card.pt").bundle
+    assert only_card.classifier is None and set(sc.KEYS) <= set(only_card.scorecard)
+    export_main([str(ckpt), "--scorecard-only", "--data-dir", str(data_dir), "--cache-dir", str(tmp_path / "cache"),
+                 "--out", str(tmp_path / "both.pt")])
+    after = read_checkpoint_dict(tmp_path / "both.pt")
+    added = {k: after["bundle"].pop(k) for k in ("classifier", "scorecard")}
+    assert _same(before, after)  # weights, summary, history and every other bundle entry as they were
+    b = load_checkpoint(tmp_path / "both.pt").bundle
+    # the bundle's faces are all in the valid partition: a seeded tenth is held out instead
+    assert b.classifier.info["trained_on"] == 270 and b.classifier.info["held_out"] == 30
+    assert b.classifier.image_size == 32 and b.scorecard == added["scorecard"]
+    fresh = sc.compute_scorecard(b)  # the stored numbers are those of the stored encodings
+    assert all(b.scorecard[k] == fresh[k] for k in sc.KEYS)
+
+
+def test_export_scorecard_only_refuses_data_that_lacks_the_bundles_faces(tmp_path):
+    from celeba_fixtures import make_celeba
+    from test_app import make_checkpoint_file
+
+    from train.export import main as export_main
+
+    ckpt = make_checkpoint_file(tmp_path / "m.pt", latent_dim=8, n_rows=300)
+    data_dir = make_celeba(tmp_path / "celeba", n=200)
+    with pytest.raises(SystemExit, match="100 of the bundle's 300 faces"):
+        export_main([str(ckpt), "--scorecard-only", "--data-dir", str(data_dir), "--cache-dir", str(tmp_path / "c")])
+
+
+def test_the_export_stores_the_scorecard_and_the_judge_in_the_bundle():
+    from celeba_fixtures import synthetic_cache
+
+    from explorer.config import VAEConfig
+    from explorer.model import VAE
+    from train.export import build_bundle
+
+    cache = synthetic_cache(n_train=1024, n_valid=128, size=32)
+    model = VAE(VAEConfig(image_size=32, latent_dim=8, channels=(4, 8, 8))).eval()
+    b = build_bundle(model, cache, [0, 1], "cpu", tsne=False, log=lambda m: None)
+    assert b.classifier.info["trained_on"] == 1024 and b.classifier.info["held_out"] == 128
+    assert b.classifier.attribute_names == list(cache.attribute_names)
+    assert set(sc.KEYS) <= set(b.scorecard) and b.scorecard["faces"] == 1152
+    small = build_bundle(model, synthetic_cache(n_train=64, n_valid=16, size=32), [0, 1], "cpu", tsne=False,
+                         log=lambda m: None)
+    assert small.classifier is None and small.scorecard is not None  # too few faces to train a judge on
