@@ -5,6 +5,9 @@ fitted density and the kinds of hats and glasses (explorer.kinds), for any model
     python -m train.export CHECKPOINT --data-dir DIR [--data-dir DIR2 ...] [--splits valid,test] [--max-images N]
         [--slim]
     python -m train.export CHECKPOINT --kinds-only [--out FILE]   # kinds for an older bundle, no dataset
+    python -m train.export CHECKPOINT --scorecard-only [--data-dir DIR ...] [--out FILE]
+        # the scorecard (explorer.scorecard) and, with the bundle's images, the attribute classifier
+        # (explorer.classifier) for an older bundle, the rest of the file unchanged
 
 Your own VAE (explorer.foreign), into one checkpoint the app opens like ours:
     python -m train.export --onnx ENCODER.onnx DECODER.onnx --image-size 64 --data-dir DIR --out theirs.pt
@@ -24,10 +27,12 @@ import numpy as np
 import torch
 
 from explorer.bundle import AnalysisBundle
+from explorer.classifier import train_classifier
 from explorer.density import fit_density
 from explorer.kinds import describe, find_kinds
 from explorer.latent import attribute_directions
 from explorer.protocol import LatentModel
+from explorer.scorecard import MIN_FACES as SCORECARD_MIN_FACES, compute_scorecard
 from train.losses import kl_per_dim
 from train.prepare import CachedData
 
@@ -37,6 +42,9 @@ SPLITS = {"train": 0, "valid": 1, "test": 2}
 # minute on one core, and the app's map stays responsive at that size.
 FALLBACK_MAX_IMAGES = 10_000
 CHECK_IMAGES = 64  # a foreign model is checked on this many images before anything is written
+# Fewer train-partition faces than this in the bundle: no attribute classifier (it would judge by chance, and
+# the tests' tiny bundles stay quick).
+CLASSIFIER_MIN_FACES = 1000
 
 
 def parse_splits(text: str) -> list[int]:
@@ -138,7 +146,13 @@ def build_bundle(model, cache: CachedData, splits, device, max_images: int | Non
     step("fitting the density of the encodings")
     density = fit_density(mu, seed=seed)
     step("finding the kinds of hats and glasses")
-    kinds = find_kinds(lambda z: vae.decode(z).clamp_(0, 1).numpy(), mu, attrs, cache.attribute_names, seed=seed)
+    # clamp, not clamp_: the protocol's decode runs in inference mode, and its tensors refuse in-place updates
+    kinds = find_kinds(lambda z: vae.decode(z).clamp(0, 1).numpy(), mu, attrs, cache.attribute_names, seed=seed)
+    classifier = None
+    if (cache.partition[idx] == 0).sum() >= CLASSIFIER_MIN_FACES:
+        step("training the attribute classifier on the bundle's faces")
+        classifier = train_classifier(cache.images[idx], attrs, cache.partition[idx], seed=seed, log=log,
+                                      attribute_names=cache.attribute_names)
     bundle = AnalysisBundle(
         mu=mu, attributes=attrs, partition=cache.partition[idx], recon_mse=mse,
         kl_per_image=kld.sum(1) if kld is not None else None, kl_per_dim=kld.mean(0) if kld is not None else None,
@@ -155,7 +169,13 @@ def build_bundle(model, cache: CachedData, splits, device, max_images: int | Non
                             if logvar is not None else None),
         density=density,
         kinds=kinds,
+        classifier=classifier,
     )
+    if len(idx) >= SCORECARD_MIN_FACES:
+        step("the latent-structure scorecard")
+        # from the encodings as stored (float16), so that the app and `python -m explorer.scorecard --recompute`
+        # give the very numbers the file holds
+        bundle.scorecard = compute_scorecard(AnalysisBundle.from_plain(bundle.to_plain()), seed)
     used = ",".join(k for k, v in SPLITS.items() if v in set(cache.partition[idx].tolist()))
     kl = f"KL {bundle.kl_per_image.mean():.1f} nats/image" if kld is not None else "no KL (the model gives no logvar)"
     log(f"analysis bundle: {len(idx)} images of the {used} split(s), {int(bundle.active_units.sum())}/{mu.shape[1]} active units, "
@@ -227,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only (re)find the kinds of Wearing_Hat and Eyeglasses (explorer.kinds) from the bundle's own "
                         "encodings, keeping the rest of the file as it is (its t-SNE map included, which a rerun "
                         "would not reproduce exactly); needs no --data-dir")
+    p.add_argument("--scorecard-only", action="store_true",
+                   help="only add the latent-structure scorecard (explorer.scorecard) and, with --data-dir (the "
+                        "bundle's own images), the attribute classifier (explorer.classifier), keeping the rest of "
+                        "the file as it is")
     p.add_argument("--allow-upscale", action="store_true",
                    help="accept images whose centred crop is smaller than the model's image size")
     p.add_argument("--splits", default=defaults.bundle_splits,
@@ -294,6 +318,8 @@ def main(argv=None):
         p.error("give a CHECKPOINT to analyse, or --onnx / --torch for your own VAE")
     if a.kinds_only:
         return _kinds_only(a)
+    if a.scorecard_only:
+        return _scorecard_only(a)
     if not a.data_dir:
         p.error("--data-dir is required (unless --kinds-only)")
     from explorer.celeba import CelebAError, open_celeba
@@ -392,12 +418,53 @@ def _kinds_only(a) -> None:
     b = vae.bundle
     if b is None:
         sys.exit(f"error: {a.checkpoint}: no analysis bundle to find kinds in; run python -m train.export with --data-dir")
-    b.kinds = find_kinds(lambda z: vae.decode(z).clamp_(0, 1).numpy(), b.mu.astype(np.float32), b.attributes,
+    b.kinds = find_kinds(lambda z: vae.decode(z).clamp(0, 1).numpy(), b.mu.astype(np.float32), b.attributes,
                          b.attribute_names, seed=a.seed)
     data["bundle"]["kinds"] = b.to_plain()["kinds"]
     out = Path(a.out or a.checkpoint)
     atomic_torch_save(data, out)
     print(f"kinds: {describe(b.kinds)}")
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
+
+
+def _scorecard_only(a) -> None:
+    """The scorecard and (with --data-dir) the classifier for an existing bundle: only those two entries of the
+    file change. The classifier trains on the bundle's own faces, found in the data folders by file name."""
+    from explorer.celeba import CelebAError, open_celeba
+    from explorer.checkpoint import CheckpointError, atomic_torch_save, load_checkpoint, read_checkpoint_dict
+    from train.prepare import check_image_sizes, load_or_build_cache
+
+    try:
+        vae = load_checkpoint(a.checkpoint, device=a.device)
+        data = read_checkpoint_dict(a.checkpoint)
+    except CheckpointError as e:
+        sys.exit(f"error: {e}")
+    b = vae.bundle
+    if b is None:
+        sys.exit(f"error: {a.checkpoint}: no analysis bundle to score; run python -m train.export with --data-dir")
+    if a.data_dir:
+        try:
+            index = open_celeba(a.data_dir)
+            check_image_sizes(index, vae.preprocess_config, a.allow_upscale)
+            cache = load_or_build_cache(index, vae.preprocess_config, a.cache_dir)
+        except CelebAError as e:
+            sys.exit(f"error: {e}")
+        where = {name: i for i, name in enumerate(cache.filenames)}
+        missing = [f for f in b.filenames if f not in where]
+        if missing:
+            sys.exit(f"error: {len(missing):,} of the bundle's {len(b):,} faces (e.g. {missing[0]}) are not in "
+                     f"{', '.join(map(str, a.data_dir))}; give the folders the checkpoint's bundle was made from")
+        rows = np.array([where[f] for f in b.filenames])
+        b.classifier = train_classifier(cache.images[rows], b.attributes, b.partition, seed=a.seed,
+                                        attribute_names=b.attribute_names)
+        data["bundle"]["classifier"] = b.classifier.to_plain()
+    else:
+        print("note: no --data-dir, so no attribute classifier (it trains on the bundle's images); scorecard only")
+    data["bundle"]["scorecard"] = b.scorecard = compute_scorecard(b, a.seed)
+    out = Path(a.out or a.checkpoint)
+    atomic_torch_save(data, out)
+    print("scorecard: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                    for k, v in b.scorecard.items() if not isinstance(v, str)))
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB)")
 
 
