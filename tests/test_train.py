@@ -649,3 +649,63 @@ def test_export_cli_unites_folders_and_refuses_small_images(tmp_path, capsys):
     export_main([*base, "--allow-upscale"])
     assert "30 duplicate ids" in capsys.readouterr().out
     assert len(load_checkpoint(tmp_path / "e.pt").bundle) == 40
+
+
+# ----- resuming on another device type ----------------------------------------------------------------
+
+CPU_STATE = torch.get_rng_state()  # the CPU generator's state: a Mersenne Twister, 5,056 bytes
+# what torch.cuda.get_rng_state() returns: Philox's seed and offset, two int64, 16 bytes
+CUDA_STATE = torch.tensor([1234, 0], dtype=torch.int64).view(torch.uint8)
+
+
+def test_noise_generators_are_reused_only_on_the_device_type_and_world_that_saved_them():
+    assert CPU_STATE.numel() == 5056 and CUDA_STATE.numel() == 16
+    cpu = {"device": "cpu", "states": [CPU_STATE]}
+    cuda = {"device": "cuda", "states": [CUDA_STATE]}
+    assert loop.reseed_reason(cpu, "cpu", 1, CPU_STATE.numel()) is None
+    assert loop.reseed_reason(cuda, "cuda", 1, CUDA_STATE.numel()) is None
+    # a CPU run resumed on a GPU, and the reverse: the state would not fit the other generator
+    assert loop.reseed_reason(cpu, "cuda", 1, CUDA_STATE.numel()) == \
+        "the run was saved on cpu and continues on cuda"
+    assert loop.reseed_reason(cuda, "cpu", 1, CPU_STATE.numel()) == \
+        "the run was saved on cuda and continues on cpu"
+    assert "saved by 1 process(es) and continues with 2" in loop.reseed_reason(cpu, "cpu", 2, CPU_STATE.numel())
+    assert "5056 bytes of a cpu generator" in loop.reseed_reason({"device": "cpu", "states": [CUDA_STATE]}, "cpu", 1,
+                                                                  CPU_STATE.numel())
+    assert "earlier version" in loop.reseed_reason(None, "cpu", 1, CPU_STATE.numel())
+    # the hazard these checks avoid: a generator refuses the other device type's state with a traceback
+    with pytest.raises(RuntimeError):
+        torch.Generator().set_state(CUDA_STATE)
+
+
+def test_a_run_saved_on_a_gpu_resumes_on_the_cpu_with_a_note(tmp_path, data, capsys):
+    """The checkpoint of a one-GPU run holds a CUDA generator state; the CPU run re-seeds its noise from
+    the saved step, says so, and trains on from there like the saved run (same data order and flips)."""
+    from explorer.checkpoint import atomic_torch_save
+
+    cache = tmp_path / "cache"
+    run_cli(data, tmp_path / "m.pt", cache, "--epochs", "1", "--no-export")
+    ckpt = read_checkpoint_dict(tmp_path / "m.pt")
+    assert ckpt["train_state"]["noise_rng"]["device"] == "cpu"
+    ckpt["train_state"]["noise_rng"] = {"device": "cuda", "states": [CUDA_STATE]}
+    atomic_torch_save(ckpt, tmp_path / "m.pt")
+    capsys.readouterr()
+    run_cli(data, tmp_path / "m.pt", cache, "--epochs", "2", "--no-export", "--resume")
+    printed = capsys.readouterr().out
+    assert ("note: --resume: the run was saved on cuda and continues on cpu; the reparameterisation noise is "
+            "re-seeded from step 3") in printed
+    after = read_checkpoint_dict(tmp_path / "m.pt")
+    assert after["summary"]["epochs"] == 2 and np.isfinite(after["history"][1]["val_mse"])
+    # the checkpoint now holds the CPU generator it continued with
+    assert after["train_state"]["noise_rng"]["device"] == "cpu"
+    assert after["train_state"]["noise_rng"]["states"][0].numel() == CPU_STATE.numel()
+
+
+def test_the_data_plan_depends_on_seed_epoch_and_rank_only():
+    a_idx, a_flip = loop.epoch_plan(0, 3, 100, 0, 2, 6, 8)
+    b_idx, b_flip = loop.epoch_plan(0, 3, 100, 1, 2, 6, 8)
+    assert a_idx.shape == (6, 8) and a_flip.dtype == torch.bool
+    assert not set(a_idx.flatten().tolist()) & set(b_idx.flatten().tolist())  # one order, sliced per rank
+    assert torch.equal(loop.epoch_plan(0, 3, 100, 0, 2, 6, 8)[0], a_idx)  # redrawn the same on a resume
+    assert not torch.equal(loop.epoch_plan(0, 4, 100, 0, 2, 6, 8)[0], a_idx)  # a new order every epoch
+    assert not torch.equal(a_flip, b_flip)  # flips are the rank's own

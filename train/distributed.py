@@ -18,6 +18,7 @@ class Dist:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    local_world: int = 1  # processes on this machine
 
     @property
     def enabled(self) -> bool:
@@ -39,8 +40,15 @@ class Dist:
 
 def from_env() -> Dist:
     """torchrun sets RANK/WORLD_SIZE/LOCAL_RANK; without them this is a single process."""
-    return Dist(int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")),
-                int(os.environ.get("LOCAL_RANK", "0")))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return Dist(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")),
+                int(os.environ.get("LOCAL_WORLD_SIZE", str(world))))
+
+
+def shares_gpus(d: Dist) -> bool:
+    """More processes than GPUs on this machine: they share GPUs round-robin. Only for exercising the
+    DDP path on a one-GPU machine (NCCL refuses two ranks on one device, so the group is gloo's)."""
+    return d.local_world > torch.cuda.device_count()
 
 
 def wants_cuda(device_pref: str) -> bool:
@@ -53,23 +61,24 @@ def wants_cuda(device_pref: str) -> bool:
 def device_for(d: Dist, device_pref: str) -> torch.device:
     if not wants_cuda(device_pref):
         return torch.device("cpu")
-    if d.local_rank >= torch.cuda.device_count():
-        raise SystemExit(f"error: local rank {d.local_rank} has no GPU of its own ({torch.cuda.device_count()} "
-                         f"visible); start at most that many processes per machine")
-    torch.cuda.set_device(d.local_rank)
-    return torch.device("cuda", d.local_rank)
+    index = d.local_rank % torch.cuda.device_count()
+    torch.cuda.set_device(index)
+    return torch.device("cuda", index)
 
 
-def start(d: Dist, device: torch.device) -> None:
+def start(d: Dist, device: torch.device, log=print) -> None:
     """Join the process group: NCCL on GPUs, bound to this rank's device up front (device_id), gloo on
     CPUs. Called after the data is prepared, so no rank waits in a collective while another decodes
     images and the default collective timeout only ever covers training steps."""
     if not d.enabled or dist.is_initialized():
         return
-    if device.type == "cuda":
+    if device.type == "cuda" and not shares_gpus(d):
         dist.init_process_group("nccl", device_id=device)
-    else:
-        dist.init_process_group("gloo")
+        return
+    if device.type == "cuda":
+        log(f"note: {d.local_world} processes share {torch.cuda.device_count()} GPU(s) on this machine: the "
+            f"process group is gloo's (NCCL refuses two ranks on one device); a test setup, not a fast one")
+    dist.init_process_group("gloo")
 
 
 def stop(d: Dist) -> None:

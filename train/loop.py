@@ -169,7 +169,7 @@ class Trainer:
             cache, self.index = prepare_data(self.cfg, self.dist, self.log)
         self.device = distributed.device_for(self.dist, self.cfg.device)
         backend_settings(self.device, self.cfg.deterministic)
-        distributed.start(self.dist, self.device)
+        distributed.start(self.dist, self.device, self.log)
         self._setup_data(cache)
         self._setup_model(resume_state)
 
