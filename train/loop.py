@@ -107,7 +107,7 @@ def backend_settings(device: torch.device, deterministic: bool) -> None:
     if deterministic:
         # cuBLAS needs a fixed workspace to be deterministic; it is read when cuBLAS starts, which is later.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
+    torch.use_deterministic_algorithms(deterministic)
     # TF32 (10-bit mantissa) for what runs in float32 on Ampere and later: all of --precision fp32, and
     # the few float32 ops under bf16 autocast. The loss is reduced in float32 on CUDA cores either way.
     if hasattr(torch.backends.cuda.matmul, "fp32_precision"):  # torch >= 2.9
@@ -577,6 +577,8 @@ class Trainer:
         # Training is over on every rank: leave the process group together, then rank 0 exports alone
         # (t-SNE on 20,000 images can outlast any collective timeout).
         self.close()
+        if cfg.deterministic:  # the bundle needs no exactness, and some of its ops may lack deterministic kernels
+            torch.use_deterministic_algorithms(False)
         if cfg.export and self.dist.main:
             from train.export import build_bundle, parse_splits
 
