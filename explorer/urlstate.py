@@ -225,6 +225,7 @@ class ViewState:
     grid: int = 8  # dimensions × attributes: rows of the traversal grid
     hl: str = ""  # map: what to highlight, "Eyeglasses,-Male,10-20" (with, without, rows); see parse_highlight
     mine: dict = field(default_factory=dict)  # directions of the user's own {name: float16-rounded (D,) tuple}
+    stage: bool = False  # stage mode: one big face, large controls, the keyboard (explorer.ui.stage)
 
     def copy(self) -> "ViewState":
         return replace(self, dims=dict(self.dims), edit=dict(self.edit), mine=dict(self.mine))
@@ -252,7 +253,7 @@ def encode(state: ViewState, defaults: ViewState | None = None) -> dict[str, str
             out[f.name] = ",".join(f"{k}~{_b64(z)}" for k, z in v.items())
         elif f.name in ("tau", "cmpw", "t"):
             out[f.name] = _fmt(v)
-        elif f.name == "faces":
+        elif f.name in ("faces", "stage"):
             out[f.name] = "1" if v else "0"
         else:
             out[f.name] = str(v)
@@ -295,6 +296,7 @@ def decode(params: Mapping[str, str | Sequence[str]], latent_dim: int, attribute
         "point": lambda t: _point(t, n_rows),
         "ckpt": _ckpt,
         "faces": lambda t: _choice(t, ("0", "1")) == "1",
+        "stage": lambda t: _choice(t, ("0", "1")) == "1",
         "cmpa": _ckpt,
         "cmpb": _ckpt,
         "cmpface": _file_name,

@@ -402,3 +402,25 @@ def test_example_photos_are_found_aligned_and_reconstructed_like_uploads(start):
     assert ok(at).query_params["base"].startswith("z:")
     with pytest.raises(KeyError, match="not one of the example photos"):
         photos.read("../../checkpoints/celeba64.pt")
+
+
+# --------------------------------------------------------------------------------------------
+# Stage mode (the keys are driven in Chromium: test_browser_stage.py)
+# --------------------------------------------------------------------------------------------
+
+def test_stage_mode_enters_from_the_sidebar_keeps_the_face_and_leaves(start):
+    import json
+
+    at = ok(start(view="sliders"))
+    model = ui_main.load_model(ui_main.Path(sys.argv[sys.argv.index("--checkpoint") + 1]))
+    top = [int(d) for d in model.order[:8]]
+    at = ok(start(view="sliders", dims=f"{top[2]}:1.5", dim=top[1]))
+    next(b for b in at.sidebar.button if b.label == "Stage mode").click().run()
+    assert ok(at).query_params["stage"] == "1" and not at.tabs
+    data = json.loads(at.main.get("bidi_component")[0].proto.json)
+    assert [c["id"] for c in data["controls"]] == top and data["selected"] == top[1]
+    assert data["controls"][2]["value"] == 1.5 and len(data["frames"]) == 24
+    at.button(key="stage_leave").click().run()
+    assert "stage" not in ok(at).query_params and at.tabs and at.query_params["dims"] == f"{top[2]}:1.5"
+    linked = ok(start(stage="1", dims=f"{top[2]}:1.5"))  # a link opens the stage on the same face
+    assert json.loads(linked.main.get("bidi_component")[0].proto.json)["face"] == data["face"]

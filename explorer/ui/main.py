@@ -362,12 +362,23 @@ def run(argv: list[str] | None = None) -> None:
     for m in st.session_state.pop("url_messages", []):
         st.warning(m, icon=":material/link_off:")
 
+    if state().stage:  # no sidebar and no tabs: one big face for a projector (explorer.ui.stage)
+        from explorer.ui import stage
+
+        stage.stage_view(model)
+        sync_url()
+        return
+
     with st.sidebar:
         info = f"{model.dim} latent dimensions · {model.vae.image_size}×{model.vae.image_size} pixels"
         if model.bundle is not None:
             info += f" · {model.n_rows:,} encoded faces"
         st.caption(info)
         _sidebar_base(model)
+        st.button("Stage mode", key="stage_enter", icon=":material/slideshow:", width="stretch",
+                  on_click=lambda: setattr(state(), "stage", True),
+                  help="For a projector at 1280×720: one big face, large controls, no sidebar; the arrow keys "
+                       "choose and move a dimension, space plays its traversal, Esc comes back here.")
         st.divider()
         st.caption("The address bar holds this view's state: copy it to share exactly what you see.")
         live.preload(model)
