@@ -407,17 +407,26 @@ def _foreign(p: argparse.ArgumentParser, a) -> None:
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB); open it with: streamlit run app.py -- --checkpoint {out}")
 
 
-def _kinds_only(a) -> None:
-    from explorer.checkpoint import CheckpointError, atomic_torch_save, load_checkpoint, read_checkpoint_dict
+def _open_bundle(a, what: str):
+    """(the loaded model, the file's raw dict) of a.checkpoint, which must hold an analysis bundle; else one line
+    naming the file and what could not be done (``what``), and exit."""
+    from explorer.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_dict
 
     try:
         vae = load_checkpoint(a.checkpoint, device=a.device)
         data = read_checkpoint_dict(a.checkpoint)
     except CheckpointError as e:
         sys.exit(f"error: {e}")
+    if vae.bundle is None:
+        sys.exit(f"error: {a.checkpoint}: no analysis bundle {what}; run python -m train.export with --data-dir")
+    return vae, data
+
+
+def _kinds_only(a) -> None:
+    from explorer.checkpoint import atomic_torch_save
+
+    vae, data = _open_bundle(a, "to find kinds in")
     b = vae.bundle
-    if b is None:
-        sys.exit(f"error: {a.checkpoint}: no analysis bundle to find kinds in; run python -m train.export with --data-dir")
     b.kinds = find_kinds(lambda z: vae.decode(z).clamp(0, 1).numpy(), b.mu.astype(np.float32), b.attributes,
                          b.attribute_names, seed=a.seed)
     data["bundle"]["kinds"] = b.to_plain()["kinds"]
@@ -431,17 +440,11 @@ def _scorecard_only(a) -> None:
     """The scorecard and (with --data-dir) the classifier for an existing bundle: only those two entries of the
     file change. The classifier trains on the bundle's own faces, found in the data folders by file name."""
     from explorer.celeba import CelebAError, open_celeba
-    from explorer.checkpoint import CheckpointError, atomic_torch_save, load_checkpoint, read_checkpoint_dict
+    from explorer.checkpoint import atomic_torch_save
     from train.prepare import check_image_sizes, load_or_build_cache
 
-    try:
-        vae = load_checkpoint(a.checkpoint, device=a.device)
-        data = read_checkpoint_dict(a.checkpoint)
-    except CheckpointError as e:
-        sys.exit(f"error: {e}")
+    vae, data = _open_bundle(a, "to score")
     b = vae.bundle
-    if b is None:
-        sys.exit(f"error: {a.checkpoint}: no analysis bundle to score; run python -m train.export with --data-dir")
     if a.data_dir:
         try:
             index = open_celeba(a.data_dir)
