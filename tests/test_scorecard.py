@@ -238,6 +238,9 @@ def test_export_scorecard_only_refuses_data_that_lacks_the_bundles_faces(tmp_pat
     data_dir = make_celeba(tmp_path / "celeba", n=200)
     with pytest.raises(SystemExit, match="100 of the bundle's 300 faces"):
         export_main([str(ckpt), "--scorecard-only", "--data-dir", str(data_dir), "--cache-dir", str(tmp_path / "c")])
+    bare = make_checkpoint_file(tmp_path / "bare.pt", latent_dim=8, bundle=False)
+    with pytest.raises(SystemExit, match="bare.pt: no analysis bundle to score"):
+        export_main([str(bare), "--scorecard-only"])
 
 
 def test_the_export_stores_the_scorecard_and_the_judge_in_the_bundle():
