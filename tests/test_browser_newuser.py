@@ -112,12 +112,32 @@ def test_enter_adds_the_one_attribute_typed_and_take_away_is_as_direct(server, p
         assert [i.split(":")[0] for i in items] == want  # the one name typed: not Eyeglasses and its kinds
     weights = [float(i.split(":")[1]) for i in items]
     assert weights[0] > 0 > weights[1]
-    # the chips wrap: the widget is no wider than its column, and no chip is scrolled out of sight
-    for key in ("arith_attrs", "arith_minus"):
-        clipped = page.locator(f".st-key-{key}").evaluate(
-            "el => [...el.querySelectorAll('[data-baseweb=tag]')].some(t => { const r = t.getBoundingClientRect(), "
-            "b = el.getBoundingClientRect(); return r.right > b.right + 1 || r.left < b.left - 1; })")
-        assert not clipped
+    # the chips wrap onto more rows: with seven attributes added, none is scrolled out of sight sideways
+    many = ["Smiling", "Male", "Blond_Hair", "Eyeglasses", "Wearing_Hat", "Mustache", "Heavy_Makeup"]
+    page.goto(f"{server}/?view=arithmetic&edit=" + ",".join(f"{n}:0.5" for n in many))
+    chips = page.locator(".st-key-arith_attrs [data-tag]")
+    expect(chips).to_have_count(len(many), timeout=120_000)
+    settle(page, 60_000)
+    box = page.locator(".st-key-arith_attrs").bounding_box()
+    for k in range(len(many)):
+        chip = chips.nth(k).bounding_box()
+        assert box["x"] - 1 <= chip["x"] and chip["x"] + chip["width"] <= box["x"] + box["width"] + 1, (k, chip, box)
+
+
+def test_the_interpolation_position_scrubbed_in_the_page_goes_into_the_link(server, page):
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": W, "height": 1000})
+    page.goto(f"{server}/?view=interpolate&t=0.3")
+    page.wait_for_function("() => window.__vaeLive && window.__vaeLive.live_interp && window.__vaeLive.live_interp.ready",
+                           timeout=300_000)
+    scrub = page.locator(".live input[type=range]").first
+    assert float(scrub.input_value()) == 0.3  # the link's position, not the middle
+    line = page.locator(".live .typical .typ").first
+    expect(line).to_have_text(re.compile(r"lerp .* · slerp .* percentile of the encoded faces"))
+    scrub.evaluate("el => { el.value = 0.8; el.dispatchEvent(new Event('input', {bubbles: true})); "
+                   "el.dispatchEvent(new Event('change', {bubbles: true})); }")
+    expect(page).to_have_url(re.compile(r"[?&]t=0\.8(&|$)"), timeout=60_000)
 
 
 def test_the_live_face_reports_its_typicality_while_a_slider_moves(server, page, setup):

@@ -116,7 +116,7 @@ def _list_changed(model: Model, key: str, sign: int) -> None:
 def _edit_section(model: Model) -> None:
     s = state()
     names = edit_names(model)
-    c_attrs, c_minus, c_kind = st.columns([2, 2, 2], vertical_alignment="bottom")
+    c_attrs, c_minus, c_kind = st.columns([2, 2, 2], vertical_alignment="top")  # a list that wraps grows down
     # Two lists: what to add and what to take away (glasses off is as direct as glasses on). One name per
     # Enter: the "Select N matches" entry that Streamlit puts first while typing would add, say, Eyeglasses
     # and its three kinds at once. Chips wrap onto more rows rather than scroll out of sight sideways.
