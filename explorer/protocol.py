@@ -23,7 +23,7 @@ from explorer.config import PreprocessConfig
 from explorer.preprocess import preprocess_to_uint8, uint8_to_float
 
 # What the picker shows beside a file's name, by where its model came from.
-BADGES = {"ours": "", "onnx": "ONNX", "torch": "PyTorch module"}
+BADGES = {"ours": "", "onnx": "ONNX", "torch": "PyTorch"}
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,8 @@ class ModelSource:
     def describe(self) -> str:
         if self.kind == "ours":
             return "trained by python -m train"
-        return f"{self.badge}: {self.detail}" if self.detail else self.badge
+        what = {"onnx": "ONNX", "torch": "PyTorch module"}.get(self.kind, self.kind)
+        return f"{what}: {self.detail}" if self.detail else what
 
 
 @dataclass(frozen=True)

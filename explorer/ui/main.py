@@ -178,9 +178,10 @@ def _stamp(path: Path) -> tuple:
 
 def _sidebar_checkpoint(choices: dict[str, Path], current: str | None) -> None:
     def label(i: str) -> str:
-        name = f"{choices[i].name} (command line)" if i == CLI else i
+        name = choices[i].name if i == CLI else i
         badge = _badge(str(choices[i]), _stamp(choices[i]))
-        return f"{name} · {badge}" if badge else name
+        name = f"{name} · {badge}" if badge else name  # before the note, which a narrow sidebar may cut
+        return f"{name} (command line)" if i == CLI else name
 
     def changed(key):
         new = st.session_state[key]
@@ -373,6 +374,8 @@ def run(argv: list[str] | None = None) -> None:
         info = f"{model.dim} latent dimensions · {model.vae.image_size}×{model.vae.image_size} pixels"
         if model.bundle is not None:
             info += f" · {model.n_rows:,} encoded faces"
+        if model.vae.source.kind != "ours":  # a user's own VAE (explorer.foreign): say which
+            info += f" · {model.vae.source.describe()}"
         st.caption(info)
         _sidebar_base(model)
         st.button("Stage mode", key="stage_enter", icon=":material/slideshow:", width="stretch",

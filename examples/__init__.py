@@ -1,0 +1,1 @@
+"""Examples of models that are not this project's (see examples/tiny_vae.py)."""
