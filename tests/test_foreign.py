@@ -389,3 +389,12 @@ def test_the_onnx_decoder_drags_live_in_the_browser(made, tmp_path):
             assert page.evaluate(f"{STATS}.error") is None
         finally:
             b.close()
+
+
+def test_the_export_imports_nothing_from_the_training_loop():
+    """train.export is the one builder of bundles: the loop calls it, never the reverse."""
+    code = "import sys, train.export; print(sorted(m for m in sys.modules if m.startswith('train')))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0, done.stderr
+    assert "train.loop" not in done.stdout and "train.export" in done.stdout
