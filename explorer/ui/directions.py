@@ -20,7 +20,7 @@ def group_buttons(model: Model, rows: list[int], what: str) -> None:
     groups = st.session_state.setdefault(GROUPS, {})
     a, b = st.columns(2)
     for col, g in ((a, "A"), (b, "B")):
-        if col.button(f"Group {g}", key=f"dir_group_{g}", width="stretch", icon=":material/group_add:",
+        if col.button(f"As group {g}", key=f"dir_group_{g}", width="stretch", icon=":material/group_add:",
                       help=f"Keep {what} ({len(rows):,} faces) as group {g}: a direction goes from group A's mean "
                            "encoding to group B's."):
             groups[g] = sorted(set(int(r) for r in rows))
