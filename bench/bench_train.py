@@ -16,6 +16,7 @@ no data pipeline at all, which favours it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import resource
@@ -197,6 +198,7 @@ def main():
     p.add_argument("--repeats", type=int, default=3, help="timed passes per row; the median is shown (default 3)")
     p.add_argument("--reference", default=None, choices=("yes", "no"),
                    help="also time the reference VanillaVAE (default: yes on cpu, no on cuda)")
+    p.add_argument("--json", default=None, help="also write the rows to this file (bench/gpu_check.sh reads it)")
     a = p.parse_args()
     dev = torch.device(a.device)
     if dev.type == "cuda" and not torch.cuda.is_available():
@@ -208,9 +210,11 @@ def main():
     compiles = {"off": [False], "on": [True], "both": [False, True]}[a.compile]
     reference = (a.reference or ("yes" if a.device == "cpu" else "no")) == "yes"
     cache = synthetic_cache(n, cfg.image_size)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
-          + (f", {torch.cuda.get_device_name()}" if dev.type == "cuda" else "")
-          + f"; load average {os.getloadavg()[0]:.1f} at the start")
+    machine = (f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+               + (f", {torch.cuda.get_device_name()}" if dev.type == "cuda" else "")
+               + f"; load average {os.getloadavg()[0]:.1f} at the start")
+    print(machine)
+    table = []
     ours_flops = flops_per_image(VAE(cfg), lambda x, r, m, lv: vae_loss(x, r, m, lv, LossConfig(), 1.0).loss)
     print(f"ours: {count_parameters(VAE(cfg)) / 1e6:.2f}M parameters, {ours_flops / 1e6:.0f} MFLOPs per training "
           f"image; reference: {count_parameters(ReferenceVAE()) / 1e6:.2f}M parameters, "
@@ -231,6 +235,9 @@ def main():
                 for r in runners:
                     rate = statistics.median(rates[r])
                     spread = f" ({min(rates[r]):,.0f}-{max(rates[r]):,.0f})" if a.repeats > 1 else ""
+                    table.append({"model": r.name, "device": a.device, "threads": t or torch.get_num_threads(),
+                                  "batch": b, "precision": r.precision, "compile": c, "images_per_s": rate,
+                                  "epoch_s": n / rate, "peak_memory": peak_memory(dev)})
                     print(f"| {r.name} | {a.device} | {t or torch.get_num_threads()} | {b} | {r.precision} | "
                           f"{'yes' if c else 'no'} | {rate:,.0f}{spread} | {n / rate:.1f} s | {peak_memory(dev)} |",
                           flush=True)
@@ -238,6 +245,8 @@ def main():
                 if dev.type == "cuda":
                     torch.cuda.empty_cache()
                     torch.cuda.reset_peak_memory_stats()
+    if a.json:
+        Path(a.json).write_text(json.dumps({"machine": machine, "images": n, "rows": table}, indent=1))
     print(f"\ndecode one latent (batch 1): {decode_ms(cfg, dev, 1):.2f} ms on 1 thread")
 
 
