@@ -52,6 +52,13 @@ def test_checkpoint_dirs_add_runs_by_name_and_keep_links_inside(tmp_path, monkey
         assert any("ckpt=" in w.value for w in bad.warning)
 
 
+def test_no_checkpoint_anywhere_names_the_folders_it_looked_in(start, tmp_path):
+    empty = tmp_path / "runs"
+    empty.mkdir()
+    at = start("--checkpoint-dir", str(empty))
+    assert not at.exception and f"nor does {empty}" in at.error[0].value and "--checkpoint-dir" in at.error[0].value
+
+
 # --------------------------------------------------------------------------------------------
 # Dimension readouts
 # --------------------------------------------------------------------------------------------
@@ -424,3 +431,4 @@ def test_stage_mode_enters_from_the_sidebar_keeps_the_face_and_leaves(start):
     assert "stage" not in ok(at).query_params and at.tabs and at.query_params["dims"] == f"{top[2]}:1.5"
     linked = ok(start(stage="1", dims=f"{top[2]}:1.5"))  # a link opens the stage on the same face
     assert json.loads(linked.main.get("bidi_component")[0].proto.json)["face"] == data["face"]
+

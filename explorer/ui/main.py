@@ -341,9 +341,10 @@ def run(argv: list[str] | None = None) -> None:
         if args.error:
             st.warning(args.error)
     if chosen is None:
-        st.error(f"No checkpoint to open: {CHECKPOINT_DIR} holds no .pt file. Train one "
+        dirs = "".join(f", nor does {d}" for d in args.checkpoint_dirs)
+        st.error(f"No checkpoint to open: {CHECKPOINT_DIR} holds no .pt file{dirs}. Train one "
                  "(python -m train --data-dir DIR --out checkpoints/celeba64.pt) or pass "
-                 "`streamlit run app.py -- --checkpoint PATH`.")
+                 "`streamlit run app.py -- --checkpoint PATH` or `-- --checkpoint-dir FOLDER`.")
         st.stop()
     try:
         model = load_model(choices[chosen])
