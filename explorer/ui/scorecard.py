@@ -138,7 +138,7 @@ def traversal_section(model: Model, z: np.ndarray, dim: int, dims, auc_table: np
     aucs = np.nan_to_num(np.abs(np.asarray(auc_table, np.float64) - 0.5), nan=-1.0)
     st.dataframe(pd.DataFrame({
         "dimension": [f"z{d}" for d in dims],
-        "decoded, −3 → +3, moves": [", ".join(f"{names[j].replace('_', ' ')} {effects[i, j]:+.2f}" for j in strongest[i])
+        "decoded, −3 → +3, moves": [effect_text([(names[j], effects[i, j], False) for j in strongest[i]], 3)
                                     for i in range(len(dims))],
         "its encodings predict best (AUC)": [
             f"{names[int(np.argmax(aucs[d]))].replace('_', ' ')} ({auc_table[d, int(np.argmax(aucs[d]))]:.2f})"
