@@ -62,8 +62,8 @@ def evaluate(path: str, data_dirs, cache_dir=None) -> dict:
     cache = load_or_build_cache(open_celeba(data_dirs), vae.preprocess_config, cache_dir, progress=False,
                                 log=lambda m: None)
     tr, va = cache.split([0]), cache.split([1])
-    mu_tr, _, _ = encode_cache(vae.model, cache.images[tr], vae.device)
-    mu_va, logvar_va, mse_va = encode_cache(vae.model, cache.images[va], vae.device)
+    mu_tr, _, _ = encode_cache(vae, cache.images[tr])
+    mu_va, logvar_va, mse_va = encode_cache(vae, cache.images[va])
     kl = kl_per_dim(torch.from_numpy(mu_va), torch.from_numpy(logvar_va)).numpy()
     dirs = mean_difference_directions(mu_tr, cache.attributes[tr])
     aucs = direction_aucs(mu_va, cache.attributes[va], dirs)
