@@ -259,3 +259,17 @@ def test_the_export_stores_the_scorecard_and_the_judge_in_the_bundle():
     small = build_bundle(model, synthetic_cache(n_train=64, n_valid=16, size=32), [0, 1], "cpu", tsne=False,
                          log=lambda m: None)
     assert small.classifier is None and small.scorecard is not None  # too few faces to train a judge on
+
+
+def test_comparison_text_says_which_code_is_more_disentangled():
+    a = {"MIG": 0.010, "SAP": 0.027, "DCI_disentanglement": 0.314, "DCI_completeness": 0.1890,
+         "DCI_informativeness": 0.779, "total_correlation": 19.0, "active_units": 128}
+    b = {"MIG": 0.016, "SAP": 0.034, "DCI_disentanglement": 0.362, "DCI_completeness": 0.1886,
+         "DCI_informativeness": 0.757, "total_correlation": 6.3, "active_units": 128}
+    text = sc.comparison_text(a, b, "β=1", "β=4")
+    assert text.startswith("β=4's code is the more disentangled: it scores higher than β=1 on 3 of the 4")
+    assert "β=1's code predicts the attributes better" in text and "β=4's dimensions are closer to independent" in text
+    assert sc.better("DCI_completeness", 0.1890, 0.1886) == ""  # equal to the three decimals shown
+    assert sc.better("total_correlation", 19.0, 6.3) == "B" and sc.better("active_units", 128, 64) == ""
+    split = dict(a, MIG=0.02, SAP=0.04)  # two scores each
+    assert sc.comparison_text(split, b).startswith("Neither code is clearly the more disentangled")
