@@ -88,6 +88,10 @@ def test_stage_mode_at_1280x720_with_the_keyboard(tmp_path):
             page.screenshot(path=shots / "stage-playing.png")
             page.keyboard.press(" ")
             assert stage.get_attribute("data-playing") == "0"
+            page.keyboard.press("PageDown")  # a presenter's clicker: one step on, one step back
+            assert abs(float(stage.get_attribute("data-value")) - (start + 0.75)) < 1e-6
+            page.keyboard.press("PageUp")
+            assert abs(float(stage.get_attribute("data-value")) - (start + 0.5)) < 1e-6
 
             page.keyboard.press("Escape")  # back to the tabs, on the same face
             page.locator("[data-testid=stTab]").first.wait_for(timeout=30_000)

@@ -1,7 +1,8 @@
 // Stage mode: one big face and the most informative latent dimensions as large bars, driven by the keyboard
 // (a presenter's hands are on a clicker or the arrow keys, not on a slider's thumb).
 //
-//   ↑ ↓       choose a dimension          ← →  move it by one step (Shift: five steps)
+//   ↑ ↓       choose a dimension          ← →  move it by one step (Shift: five steps; a clicker's
+//                                                PageUp / PageDown move it too)
 //   space     play / stop its traversal    R    put every dimension back      Esc  leave stage mode
 //
 // Python decodes; this page shows the new value at once and sends every change as a trigger "move" with
@@ -80,9 +81,10 @@ function onKey(s, e) {
     s.selected = Math.min(cs.length - 1, Math.max(0, s.selected + (e.key === "ArrowDown" ? 1 : -1)));
     draw(s);
     send(s);
-  } else if (e.key === "ArrowLeft" || e.key === "ArrowRight") {
-    stop(s);
-    const step = c.step * (e.shiftKey ? 5 : 1) * (e.key === "ArrowRight" ? 1 : -1);
+  } else if (["ArrowLeft", "ArrowRight", "PageUp", "PageDown"].includes(e.key)) {
+    stop(s);  // a presenter's clicker sends PageDown / PageUp for next / previous
+    const up = e.key === "ArrowRight" || e.key === "PageDown";
+    const step = c.step * (e.shiftKey ? 5 : 1) * (up ? 1 : -1);
     const v = Math.min(c.max, Math.max(c.min, (s.values[c.id] ?? c.value) + step));  // steps from where it is
     if (v === (s.values[c.id] ?? c.value)) return;  // at an end: nothing to send
     s.values[c.id] = +v.toFixed(4);
