@@ -709,3 +709,19 @@ def test_the_data_plan_depends_on_seed_epoch_and_rank_only():
     assert torch.equal(loop.epoch_plan(0, 3, 100, 0, 2, 6, 8)[0], a_idx)  # redrawn the same on a resume
     assert not torch.equal(loop.epoch_plan(0, 4, 100, 0, 2, 6, 8)[0], a_idx)  # a new order every epoch
     assert not torch.equal(a_flip, b_flip)  # flips are the rank's own
+
+
+def test_resume_settings_make_a_new_config_and_leave_the_callers_alone():
+    from train.config import resumed
+
+    asked = loop.TrainConfig(data_dir="d", out="m.pt", lr=5e-4, sigma=0.3, latent_dim=128)
+    saved_model = VAEConfig(image_size=32, latent_dim=8, channels=(8, 16, 16))
+    saved = {"lr": 1e-3, "sigma": 0.4, "batch_size": 8, "seed": 3}
+    cfg, notes = resumed(asked, saved_model, saved, frozenset({"lr"}), "m.pt")
+    # unnamed settings and the architecture come from the checkpoint; the named --lr stays, with a note
+    assert (cfg.image_size, cfg.latent_dim, cfg.channels) == (32, 8, (8, 16, 16))
+    assert (cfg.sigma, cfg.batch_size, cfg.seed, cfg.lr) == (0.4, 8, 3, 5e-4)
+    assert notes == ["note: --resume: --lr changes from 0.001 to 0.0005"]
+    assert (asked.latent_dim, asked.sigma, asked.lr) == (128, 0.3, 5e-4)  # the caller's config is as it was
+    with pytest.raises(SystemExit, match="m.pt holds a model with latent_dim 8, and the command asks for 128"):
+        resumed(asked, saved_model, saved, frozenset({"latent_dim"}), "m.pt")
