@@ -92,6 +92,7 @@ def test_stage_mode_at_1280x720_with_the_keyboard(tmp_path):
             assert abs(float(stage.get_attribute("data-value")) - (start + 0.75)) < 1e-6
             page.keyboard.press("PageUp")
             assert abs(float(stage.get_attribute("data-value")) - (start + 0.5)) < 1e-6
+            wait_stage(stage, "Number(d.applied) >= arg", int(stage.get_attribute("data-seq")))
 
             page.keyboard.press("Escape")  # back to the tabs, on the same face
             page.locator("[data-testid=stTab]").first.wait_for(timeout=30_000)
