@@ -32,7 +32,7 @@ _KL = {
     "kl_per_dim": torch.float32,  # (D,) mean over images
 }
 
-_OPTIONAL = ("posterior_var_mean", "density", "kinds", "scorecard", "classifier", *_KL)
+_OPTIONAL = ("posterior_var_mean", "density", "kinds", "scorecard", "classifier", "sprites", *_KL)
 
 
 @dataclass
@@ -57,6 +57,7 @@ class AnalysisBundle:
     kinds: dict | None = None  # {attribute: (N,) int8 kind of each row that has it, -1 elsewhere} (explorer.kinds)
     scorecard: dict | None = None  # {metric: number} (explorer.scorecard.compute_scorecard)
     classifier: AttributeClassifier | None = None  # the attribute judge trained on these faces (explorer.classifier)
+    sprites: dict | None = None  # the map's faces: {"jpeg": bytes of the sprite sheet, "size": side} (explorer.sprites)
 
     ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016: a unit is active if Cov_x(E_q[z_u]) > 0.01
 
@@ -82,6 +83,9 @@ class AnalysisBundle:
             out["scorecard"] = dict(self.scorecard)
         if self.classifier is not None:
             out["classifier"] = self.classifier.to_plain()
+        if self.sprites is not None:
+            out["sprites"] = {"jpeg": torch.frombuffer(bytearray(self.sprites["jpeg"]), dtype=torch.uint8),
+                              "size": int(self.sprites["size"])}
         return out
 
     @classmethod
@@ -119,4 +123,6 @@ class AnalysisBundle:
             kw["scorecard"] = dict(data["scorecard"])
         if data.get("classifier") is not None:
             kw["classifier"] = AttributeClassifier.from_plain(data["classifier"])
+        if data.get("sprites") is not None:
+            kw["sprites"] = {"jpeg": data["sprites"]["jpeg"].numpy().tobytes(), "size": int(data["sprites"]["size"])}
         return cls(**kw)

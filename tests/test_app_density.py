@@ -51,10 +51,10 @@ def test_sample_view_draws_from_the_fitted_density(start):
     fitted = images(at)[0]
     at.number_input(key="sample_seed").set_value(3).run()
     assert images(ok(at))[0] != fitted
-    # a fitted face is carried as its vector (a prior face by seed and number)
+    # a fitted face is carried as the fitted density's seed, number and τ (not as "an encoded photo")
     at.number_input(key="sample_pick").set_value(2).run()
     button(at, "Use as base face").click().run()
-    assert ok(at).query_params["base"].startswith("z:")
+    assert ok(at).query_params["base"].startswith("fitted:3:1:")
     # the link restores the same grid
     again = ok(start(**dict(at.query_params), view="sample"))
     assert images(again)[0] == images(at)[0]

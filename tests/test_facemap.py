@@ -114,3 +114,51 @@ def test_map_faces_toggle_sends_points_and_a_sheet(start, ckpt, tmp_path, monkey
 def test_thumbnail_size_keeps_the_decoded_sheet_small():
     assert sprites.thumb_size(5441) == 32 and sprites.thumb_size(12000) == 24 and sprites.thumb_size(25000) == 16
     assert sprites.thumb_size(12000) ** 2 * 4 * 12000 <= 28 * 2**20
+
+
+def test_the_bundled_sprite_sheet_gives_back_each_face_at_its_place():
+    """sprites.bundled is the sheet train.export stores; unbundled cuts it back into faces, face i at i."""
+
+    def decode(z):  # smooth faces (JPEG keeps them): a left-to-right ramp whose colour is set by z
+        ramp = torch.linspace(0, 1, 64)[None, None, None, :].expand(len(z), 3, 64, 64)
+        return (0.2 + 0.6 * torch.sigmoid(z[:, :3, None, None]) * ramp).clamp(0, 1)
+
+    mu = np.random.default_rng(0).normal(size=(90, 8)).astype(np.float32)
+    packed = sprites.bundled(decode, mu)
+    thumbs = sprites.unbundled(packed, len(mu))
+    want, _ = sprites.decode_thumbnails(decode, mu.astype(np.float16).astype(np.float32), packed["size"])
+    assert thumbs.shape == want.shape == (90, packed["size"], packed["size"], 3)
+    assert np.abs(thumbs.astype(int) - want.astype(int)).mean() < 3  # JPEG at quality 90: close, not equal
+    # face i is at place i: each thumbnail is nearer its own face than any other
+    err = np.abs(thumbs[:, None].astype(int) - want[None].astype(int)).mean(axis=(2, 3, 4))
+    assert (err.argmin(axis=1) == np.arange(90)).all()
+    try:
+        sprites.unbundled(packed, 500)
+        raise AssertionError("a sheet too small for 500 faces was read")
+    except ValueError as e:
+        assert "does not hold 500 faces" in str(e)
+
+
+def test_the_export_bundles_the_map_faces_and_the_app_reads_them_from_the_checkpoint(start, tmp_path, monkeypatch):
+    """A bundle that carries the sprite sheet (train.export decodes every encoding once) makes the Faces
+    toggle read the sheet instead of decoding the bundle again, and the caption says where they came from."""
+    from explorer.checkpoint import atomic_torch_save, read_checkpoint_dict
+    from test_app import make_checkpoint_file
+
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
+    path = make_checkpoint_file(tmp_path / "with_faces.pt", n_rows=90, latent_dim=8)
+    vae = load_checkpoint(path)
+    packed = sprites.bundled(vae.decode, vae.bundle.mu)
+    data = read_checkpoint_dict(path)
+    vae.bundle.sprites = packed
+    data["bundle"] = vae.bundle.to_plain()
+    atomic_torch_save(data, path)
+    assert load_checkpoint(path).bundle.sprites["jpeg"] == packed["jpeg"]  # the round trip through the file
+
+    def decode_fails(*a, **k):
+        raise AssertionError("the faces were decoded again")
+
+    monkeypatch.setattr(sprites, "decode_thumbnails", decode_fails)
+    at = ok(start("--checkpoint", str(path), view="map", faces=1))
+    with_sheet = [c.value for c in at.caption if "faces read in" in c.value]
+    assert with_sheet and "90 faces" in with_sheet[0] and "from the checkpoint" in with_sheet[0]

@@ -525,7 +525,9 @@ def test_the_attribute_pad_follows_the_pointer_and_writes_both_weights_on_releas
     url = server[0]
     pad_stats = "window.__vaeLive && window.__vaeLive.live_pad_attrs"
     _open_live(page, url, "?view=arithmetic&edit=Eyeglasses:-1", pad_stats)
-    box = page.locator(".st-key-live_pad_attrs canvas.padc").bounding_box()
+    pad = page.locator(".st-key-live_pad_attrs canvas.padc")
+    pad.scroll_into_view_if_needed()  # below the edit's readouts: a pointer off the viewport reaches nothing
+    box = pad.bounding_box()
     before = page.evaluate(f"{pad_stats}.frames")
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(cx, cy)

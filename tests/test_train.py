@@ -11,7 +11,7 @@ import torch
 
 from celeba_fixtures import make_celeba, synthetic_cache
 from conftest import ROOT
-from explorer import load_checkpoint
+from explorer import load_checkpoint, sprites
 from explorer.celeba import CelebAError, open_celeba
 from explorer.checkpoint import read_checkpoint_dict
 from explorer.config import LossConfig, PreprocessConfig, VAEConfig
@@ -633,6 +633,8 @@ def test_export_cli_on_a_train_only_folder(tmp_path, capsys):
     assert "analysis bundle uses a seeded sample of 30 of the 30 train images" in capsys.readouterr().out
     b = load_checkpoint(tmp_path / "e.pt").bundle
     assert len(b) == 30 and b.info["splits"] == ["train"]
+    # the map's faces travel in the file, decoded once here (issue 28: not on the app's first click)
+    assert sprites.unbundled(b.sprites, len(b)).shape == (30, b.sprites["size"], b.sprites["size"], 3)
 
 
 def test_export_cli_unites_folders_and_refuses_small_images(tmp_path, capsys):

@@ -31,6 +31,7 @@ from explorer.classifier import train_classifier
 from explorer.density import fit_density
 from explorer.kinds import describe, find_kinds
 from explorer.latent import attribute_directions
+from explorer import sprites
 from explorer.protocol import LatentModel
 from explorer.scorecard import MIN_FACES as SCORECARD_MIN_FACES, compute_scorecard
 from train.losses import kl_per_dim
@@ -73,7 +74,7 @@ def encode_cache(vae: LatentModel, images: np.ndarray, batch: int = 512, progres
 
     mus, logvars, mses = [], [], []
     for s in tqdm(range(0, len(images), batch), desc="encoding", unit="batch", disable=not progress, leave=False):
-        x = torch.from_numpy(np.ascontiguousarray(images[s:s + batch])).float().div_(255.0)
+        x = torch.from_numpy(np.array(images[s:s + batch])).float().div_(255.0)  # a copy: the cache is a read-only memmap
         mu, logvar = vae.encode(x)
         recon = vae.decode(mu)
         mus.append(mu)
@@ -148,6 +149,8 @@ def build_bundle(model, cache: CachedData, splits, device, max_images: int | Non
     step("finding the kinds of hats and glasses")
     # clamp, not clamp_: the protocol's decode runs in inference mode, and its tensors refuse in-place updates
     kinds = find_kinds(lambda z: vae.decode(z).clamp(0, 1).numpy(), mu, attrs, cache.attribute_names, seed=seed)
+    step(f"decoding the map's {len(idx):,} faces")
+    faces = sprites.bundled(vae.decode, mu)
     classifier = None
     if (cache.partition[idx] == 0).sum() >= CLASSIFIER_MIN_FACES:
         step("training the attribute classifier on the bundle's faces")
@@ -170,6 +173,7 @@ def build_bundle(model, cache: CachedData, splits, device, max_images: int | Non
         density=density,
         kinds=kinds,
         classifier=classifier,
+        sprites=faces,
     )
     if len(idx) >= SCORECARD_MIN_FACES:
         step("the latent-structure scorecard")

@@ -5,6 +5,7 @@ its face; a lasso or the highlighted faces become a group for a direction of one
 from __future__ import annotations
 
 import sys
+import time
 
 import numpy as np
 import plotly.colors as pc
@@ -170,12 +171,14 @@ def point_colors(color: str, bundle) -> tuple[np.ndarray, list[str], list[list[s
 class Sprites:
     """One checkpoint's faces for the map, decoded once per server (see ``_sprites``)."""
 
-    def __init__(self, thumbs: np.ndarray, seconds: float, from_disk: bool):
+    def __init__(self, thumbs: np.ndarray, seconds: float, from_disk: bool, where: str = "the disk cache",
+                 jpeg: bytes | None = None):
         self.thumbs = thumbs  # (N,t,t,3) uint8
         self.seconds = seconds
         self.from_disk = from_disk
+        self.where = where  # where faces not decoded now came from: the checkpoint, or the disk cache
         self.sheet, self.cols = sprites.sprite_sheet(thumbs)
-        self.jpeg = sprites.sheet_bytes(self.sheet)
+        self.jpeg = jpeg or sprites.sheet_bytes(self.sheet)  # the bundle's own sheet is sent as it is
         self.order = sprites.priority_order(len(thumbs))
 
 
@@ -184,10 +187,17 @@ def _sprites(_model: Model, key: str) -> Sprites:
     """cache_resource, not cache_data: the arrays are read-only and large, and cache_data would copy them
     (pickle round trip) on every rerun of every session."""
     mu = _model.bundle.mu
-    thumbs, seconds, from_disk = sprites.cached_thumbnails(_model.vae.decode, mu, key, sprites.thumb_size(len(mu)))
+    packed = _model.bundle.sprites
+    if packed is not None:  # decoded by train.export: read from the checkpoint
+        t0 = time.perf_counter()
+        thumbs, from_disk, where = sprites.unbundled(packed, len(mu)), True, "the checkpoint"
+        seconds = time.perf_counter() - t0
+    else:  # a bundle made before the export decoded them: once per file, then from the disk cache
+        thumbs, seconds, from_disk = sprites.cached_thumbnails(_model.vae.decode, mu, key, sprites.thumb_size(len(mu)))
+        where = "the disk cache"
     print(f"[explorer] map faces for {key}: {len(thumbs):,} "
-          f"{'read from the disk cache' if from_disk else 'decoded'} in {seconds:.2f} s", file=sys.stderr, flush=True)
-    return Sprites(thumbs, seconds, from_disk)
+          f"{'read from ' + where if from_disk else 'decoded'} in {seconds:.2f} s", file=sys.stderr, flush=True)
+    return Sprites(thumbs, seconds, from_disk, where, bytes(packed["jpeg"]) if packed is not None else None)
 
 
 def _on_face_click() -> None:
@@ -216,7 +226,7 @@ def _face_map(model: Model, xy: np.ndarray, proj: str, hl: np.ndarray | None) ->
     url = facemap.sheet_url(sp.jpeg, "image/jpeg", "sheet")
     facemap.face_map(FACES, xy, idx, palette, legend, sp.order, url, sp.cols, sp.thumbs.shape[1], True, s.point,
                      f"{model.key}:{proj}", _on_face_click)
-    how = (f"read in {sp.seconds:.2f} s from the disk cache" if sp.from_disk
+    how = (f"read in {sp.seconds:.2f} s from {sp.where}" if sp.from_disk
            else f"decoded from their encodings in {sp.seconds:.1f} s")
     st.caption(f"{len(b):,} faces {how}, once per checkpoint "
                f"(a {sp.sheet.shape[1]}×{sp.sheet.shape[0]} sprite sheet, {len(sp.jpeg) / 2**20:.1f} MB as JPEG). "
