@@ -98,8 +98,9 @@ if [ "$STATUS" = pass ]; then
     figures=$("$PY" -c "
 import sys
 from explorer import load_checkpoint
+from explorer.runlog import epoch_rows
 v = load_checkpoint(sys.argv[1])
-h = v.history[-1]
+h = epoch_rows(v.history)[-1]
 print(f\"opened by load_checkpoint: {v.summary['device']}, {v.summary['precision']}, {v.summary['epochs']} epochs, \"
       f\"val_mse {h.get('val_mse', float('nan')):.4f}, {h['images_per_s']:,.0f} images/s, bundle {len(v.bundle)}\")
 " "$W/real.pt" 2>&1) || STATUS="FAIL (load_checkpoint)"
@@ -121,10 +122,11 @@ if [ "$STATUS" = pass ]; then
     figures=$("$PY" -c "
 import sys
 from explorer import load_checkpoint
+from explorer.runlog import epoch_rows
 v = load_checkpoint(sys.argv[1])
 assert v.summary['processes'] == 2, v.summary['processes']
 print(f\"{v.summary['processes']} processes on {v.summary['device']}, global batch {v.summary['batch_size']}, \"
-      f\"{v.history[-1]['images_per_s']:,.0f} images/s\")
+      f\"{epoch_rows(v.history)[-1]['images_per_s']:,.0f} images/s\")
 " "$W/ddp.pt" 2>&1) || STATUS="FAIL (checkpoint)"
 else
     figures=""

@@ -60,10 +60,15 @@ def read_metrics_csv(checkpoint: Path) -> tuple[list[dict], str | None]:
         return [], f"{path}: cannot be read ({e})"
 
 
+def epoch_rows(history: list[dict]) -> list[dict]:
+    """The history's one row per epoch (python -m train also keeps per-step rows there, without "epoch")."""
+    return [h for h in history if isinstance(h, dict) and "epoch" in h]
+
+
 def curves(history: list[dict], extra_rows: list[dict] = ()) -> Curves:
     """Split the checkpoint's history and a run folder's rows into per-epoch and per-step series. Per-step
     rows come from the history where it has them, else from the run folder's metrics.csv."""
-    epochs = [h for h in history if isinstance(h, dict) and "epoch" in h]
+    epochs = epoch_rows(history)
     steps = [h for h in history if isinstance(h, dict) and "epoch" not in h and _number(h.get("step")) is not None]
     if not steps:
         steps = [r for r in extra_rows if _number(r.get("step")) is not None

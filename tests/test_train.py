@@ -16,6 +16,7 @@ from explorer.celeba import CelebAError, open_celeba
 from explorer.checkpoint import read_checkpoint_dict
 from explorer.config import LossConfig, PreprocessConfig, VAEConfig
 from explorer.model import VAE
+from explorer.runlog import epoch_rows
 from train import loop
 from train.cli import main as cli_main
 from train.losses import vae_loss
@@ -58,7 +59,11 @@ def test_cli_writes_checkpoint_bundle_metrics_and_grids(tmp_path, data, capsys):
     vae = load_checkpoint(out)
     assert (vae.image_size, vae.latent_dim) == (32, 8)
     assert vae.summary["epochs"] == 2 and vae.summary["data"]["train_images"] == 28
-    assert [h["epoch"] for h in vae.history] == [1, 2]
+    assert [h["epoch"] for h in epoch_rows(vae.history)] == [1, 2]
+    # per-step rows (no "epoch") for the Diagnostics curves: here each epoch's last step (fewer than log_every)
+    steps = [h for h in vae.history if "epoch" not in h]
+    n = vae.summary["steps"]
+    assert [h["step"] for h in steps] == [n // 2, n] and all(np.isfinite(h["train_nelbo"]) for h in steps)
     b = vae.bundle
     assert len(b) == 40 and b.mu.shape == (40, 8) and b.directions.shape == (40, 8)
     assert np.isfinite(b.tsne).all() and b.info["tsne_backend"] in ("openTSNE", "scikit-learn")
@@ -207,7 +212,7 @@ def test_torchrun_two_processes_on_cpu(tmp_path, data):
     vae = load_checkpoint(out)
     assert vae.summary["processes"] == 2 and vae.summary["epochs"] == 2
     assert vae.summary["batch_size"] == 8  # global batch: 4 per process
-    assert len(vae.history) == 2 and vae.bundle is not None
+    assert len(epoch_rows(vae.history)) == 2 and vae.bundle is not None
 
 
 @pytest.mark.slow
@@ -219,7 +224,7 @@ def test_one_short_epoch_on_the_real_sample(tmp_path, sample_dir):
               "--no-progress"])
     vae = load_checkpoint(out)
     assert vae.summary["data"]["valid_images"] == 780
-    h = vae.history[0]
+    h = epoch_rows(vae.history)[0]
     assert 0 < h["val_mse"] < 0.1 and np.isfinite(h["val_nelbo"])
     assert len(vae.bundle) == 300
 
@@ -230,7 +235,7 @@ def test_bf16_autocast_path_runs_and_keeps_float32_weights(tmp_path, data):
     ckpt = read_checkpoint_dict(tmp_path / "bf16.pt")
     assert ckpt["summary"]["precision"] == "bf16"
     assert all(v.dtype == torch.float32 for v in ckpt["state_dict"].values() if v.is_floating_point())
-    assert np.isfinite(ckpt["history"][0]["val_mse"])
+    assert np.isfinite(epoch_rows(ckpt["history"])[0]["val_mse"])
 
 
 @pytest.mark.slow
@@ -697,7 +702,7 @@ def test_a_run_saved_on_a_gpu_resumes_on_the_cpu_with_a_note(tmp_path, data, cap
     assert ("note: --resume: the run was saved on cuda and continues on cpu; the reparameterisation noise is "
             "re-seeded from step 3") in printed
     after = read_checkpoint_dict(tmp_path / "m.pt")
-    assert after["summary"]["epochs"] == 2 and np.isfinite(after["history"][1]["val_mse"])
+    assert after["summary"]["epochs"] == 2 and np.isfinite(epoch_rows(after["history"])[1]["val_mse"])
     # the checkpoint now holds the CPU generator it continued with
     assert after["train_state"]["noise_rng"]["device"] == "cpu"
     assert after["train_state"]["noise_rng"]["states"][0].numel() == CPU_STATE.numel()

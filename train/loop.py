@@ -29,6 +29,7 @@ from explorer.checkpoint import CheckpointError, atomic_torch_save, make_checkpo
 from explorer.config import LossConfig, PreprocessConfig, VAEConfig
 from explorer.imaging import image_grid, to_uint8_images
 from explorer.model import VAE, count_parameters
+from explorer.runlog import epoch_rows
 from train import distributed
 from train.config import MODEL_FIELDS, RUN_FIELDS, TrainConfig, resumed  # noqa: F401  (re-exported)
 from train.losses import beta_at, vae_loss
@@ -326,7 +327,7 @@ class Trainer:
             "parameters": count_parameters(self.model),
             # every setting that defines the run, as the command line gave it (see RUN_FIELDS)
             "recipe": cfg.run_settings(),
-            "final_metrics": final or (self.history[-1] if self.history else {}),
+            "final_metrics": final or (epoch_rows(self.history)[-1] if epoch_rows(self.history) else {}),
         }
 
     def _folder_summary(self) -> dict:
@@ -413,22 +414,31 @@ class Trainer:
         self.model.train()
         calibrated = self.loss_cfg.likelihood == "calibrated"
         sums = torch.zeros(4 if calibrated else 3, device=self.device)  # nelbo, kl, mse[, sigma]
-        count, t0 = 0, time.perf_counter()
+        window = torch.zeros_like(sums)  # since the last logged step: that row of the per-step curve
+        count, in_window, t0 = 0, 0, time.perf_counter()
         bar = _progress_bar(total=self.steps_per_epoch, initial=self.batch_in_epoch,
                             desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}", unit="step",
                             disable=not (self.cfg.progress and self.dist.main), dynamic_ncols=True, leave=False)
         for b, idx, flip in self._batches():
-            sums += self.train_step(self._as_input(self._gather(idx), flip))
+            stats = self.train_step(self._as_input(self._gather(idx), flip))
+            sums += stats
+            window += stats
             self.batch_in_epoch = b + 1
             count += 1
+            in_window += 1
             bar.update()
-            sync = count % self.cfg.log_every == 0 or b + 1 == self.steps_per_epoch
+            # By the global step, not the count since this process started: a resumed run logs the same steps.
+            sync = self.step % self.cfg.log_every == 0 or b + 1 == self.steps_per_epoch
             if self._should_stop(sync):
                 raise _StopRequested
             if sync:
                 # One host sync per log interval, not per step: it also catches NaN/inf early.
-                mean = (sums / count).tolist()
+                both = torch.stack([sums / count, window / in_window]).tolist()
+                mean, recent = both
                 self._check_finite(mean[0])
+                self._log_step(recent)
+                window.zero_()
+                in_window = 0
                 rate = count * self.batch * self.dist.world / (time.perf_counter() - t0)
                 bar.set_postfix(loss=f"{mean[0]:.1f}", kl=f"{mean[1]:.1f}", mse=f"{mean[2]:.4f}", img_s=f"{rate:.0f}")
         bar.close()
@@ -450,6 +460,18 @@ class Trainer:
         self.sigma_estimate = sigma
         return {"train_nelbo": mean[0], "train_kl": mean[1], "train_mse": mean[2], "sigma": sigma,
                 "epoch_seconds": seconds, "images_per_s": count * self.batch * self.dist.world / seconds}
+
+    def _log_step(self, recent: list[float]) -> None:
+        """One row of the per-step curves (the Diagnostics view draws them): the training values averaged over
+        the steps since the last row, this process's batches (no collective for a curve). Kept in the
+        checkpoint's history beside the epoch rows; a row without "epoch" is a step's (explorer.runlog)."""
+        if not self.dist.main:
+            return
+        row = {"step": self.step, "train_nelbo": recent[0], "train_kl": recent[1], "train_mse": recent[2]}
+        self.history.append({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()})
+        if getattr(self, "tb", None) is not None:
+            for k in ("train_nelbo", "train_kl", "train_mse"):
+                self.tb.add_scalar(f"step/{k}", row[k], self.step)
 
     def _should_stop(self, sync: bool) -> bool:
         """One process checks its flag every step; DDP ranks agree at sync points (max over ranks),

@@ -111,7 +111,8 @@ def diagnostics_view(model: Model) -> None:
     c = runlog.curves(vae.history, rows)
     if c.epoch or c.step:
         st.plotly_chart(_curves(c), key="curves", config={"displaylogo": False})
-        sigma = summary.get("likelihood_sigma") or (vae.history[-1].get("sigma") if vae.history else None)
+        last = runlog.epoch_rows(vae.history)[-1:]
+        sigma = summary.get("likelihood_sigma") or (last[0].get("sigma") if last else None)
         st.caption(runlog.nelbo_sign_note(sigma, 3 * vae.image_size**2)
                    + ("" if c.step else " Per-epoch values only: this run kept no per-step log."))
     else:
