@@ -1,4 +1,4 @@
-"""The attribute classifier of explorer.classifier as the quality bench uses it: a judge for the VAE's edits,
+"""The attribute classifier of explorer.analysis.classifier as the quality bench uses it: a judge for the VAE's edits,
 trained on all the train partition's images (real faces, never decoded ones), once per data and image size,
 and cached beside the decoded images.
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explorer.classifier import AttributeCNN, cnn_probabilities as probabilities, fit_cnn, held_out_aucs
+from explorer.analysis.classifier import AttributeCNN, cnn_probabilities as probabilities, fit_cnn, held_out_aucs
 
 __all__ = ["train_classifier", "probabilities", "held_out_aucs"]
 

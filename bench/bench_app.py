@@ -41,9 +41,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "ui")]  # test_app: make_checkpoint_file
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, settle, streamlit_server  # noqa: E402
+from test_browser import CHROMIUM, CHROMIUM_ARGS, LIVE_STATS, settle, streamlit_server  # noqa: E402
 
 # Arm a timer: starts at the next key press (or pointer press), resolves with the milliseconds until
 # the image matching `sel` has a new src, has loaded, and one frame has been painted.
@@ -100,6 +100,7 @@ def slider_moves(page, image_sel: str, slider_sel: str, moves: int) -> list[floa
 
 def new_page(browser, url: str):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.add_init_script(LIVE_STATS)  # the live decoder's measurements
     page.add_init_script(FIRST_FACE_JS)
     page.goto(url)
     return page
@@ -197,6 +198,7 @@ async def _bench_live(url: str, drags: int, hz: float, opens: int) -> dict:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for i in range(opens + 1):
             page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+            await page.add_init_script(LIVE_STATS)
             await page.goto(url + "/?view=sliders")
             await page.wait_for_function(f"{LIVE} && {LIVE}.firstFace !== null", timeout=180_000)
             err = await page.evaluate(f"{LIVE}.error")

@@ -26,8 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np
 
-from explorer import load_checkpoint, latent, priorcheck
-from explorer.density import DEFAULT_REG, fit_density
+from explorer import latent, load_checkpoint
+from explorer.analysis import priorcheck
+from explorer.analysis.density import DEFAULT_REG, fit_density
 
 CHOICES = [(1, "full", DEFAULT_REG), (5, "full", DEFAULT_REG), (10, "full", DEFAULT_REG), (20, "full", DEFAULT_REG),
            (10, "full", 1e-2), (10, "full", 1e-4), (10, "diag", DEFAULT_REG), (40, "diag", DEFAULT_REG)]

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "ui")]  # test_app: make_checkpoint_file
 
 from test_browser import CHROMIUM, CHROMIUM_ARGS, open_face_map, settle, streamlit_server  # noqa: E402
 from test_browser_views import POINT  # noqa: E402

@@ -1,7 +1,7 @@
 """Faces in photos: does finding and aligning a face give the model what an aligned CelebA image gives it?
 
     python bench/bench_faces.py [--data-dir ../shared/celeba-sample] [--n 200] [--checkpoint checkpoints/celeba64.pt]
-    python bench/bench_faces.py --measure        # CelebA's mean eye positions and box, for explorer/faces.py
+    python bench/bench_faces.py --measure        # CelebA's mean eye positions and box, for explorer/faces/detect.py
     python bench/bench_faces.py --factors --n 100   # the framing error, each part of the photo left out in turn
 
 The photos: each valid-partition (partition 1) aligned image A is scaled so that it is 30–55% of a larger
@@ -19,14 +19,14 @@ reconstructs the crop it was given, framing errors not counted. Methods:
     re-aligned   align_face on the aligned original itself, no photo: how far the app moves CelebA's own
                  framing; "landmarks only" without the framing network (the floor of any landmark alignment)
     landmarks + framing network   explorer.faces.align, the app: eyes and (half weight) mouth corners ->
-                 CelebA's mean positions, then three passes of the framing network (explorer/framing.py)
+                 CelebA's mean positions, then three passes of the framing network (explorer/faces/framing.py)
     landmarks only   the same without the framing network
     eyes         the two eyes alone -> CelebA's mean eye positions
     box          the detector's box -> CelebA's mean box, no eyes, no rotation
     centre crop  vae.preprocess(photo) unchanged: what the app did before
 A photo where no face is found falls back to the centre crop for the landmark, eyes and box rows (the app offers the
 same); the table also gives the ratio over the photos where the right face was found. Below it, the framing
-error itself (explorer.framing.transform_rms, px): the app's frame of the photo composed with the paste, and
+error itself (explorer.faces.framing.transform_rms, px): the app's frame of the photo composed with the paste, and
 its frame of CelebA's own image, against CelebA's framing.
 """
 from __future__ import annotations
@@ -46,7 +46,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter
 
-from explorer import faces, framing, load_checkpoint
+from explorer import load_checkpoint
+from explorer.faces import detect as faces, framing
 from explorer.celeba import open_celeba
 
 
@@ -158,7 +159,7 @@ def measure(data_dir: str, limit: int | None) -> None:
     print("TARGET_BOX = (%.2f, %.2f, %.2f, %.2f)" % tuple(boxes.mean(0)))
     # How far each fit would move CelebA's own (already aligned) valid images, with the template in force
     valid, _, _, _ = _landmarks(index, np.flatnonzero(index.partition == 1)[:limit])
-    print("\n| fit (valid partition, template in explorer/faces.py) | RMS framing error, px of 178×218 |\n|---|---|")
+    print("\n| fit (valid partition, template in explorer/faces/detect.py) | RMS framing error, px of 178×218 |\n|---|---|")
     for method in faces.LANDMARK_WEIGHTS:
         e = framing_error(valid, method)
         print(f"| {method} {faces.LANDMARK_WEIGHTS[method]} | mean {e.mean():.2f}, median {np.median(e):.2f} |")

@@ -3,8 +3,9 @@ and samples as an attribute classifier judges them.
 
     python bench/bench_quality.py [CHECKPOINT ...] [--data-dir DIR ...] [--no-classifier]
 
-The data folders default to ../shared/celeba-sample and ../shared/celeba-extra-halfres (where present):
-the train partition of all of them, the valid partition of the sample (26 people never seen in training).
+The data folders default to ../shared/celeba-sample, celeba-extra-halfres and celeba-more-halfres (where
+present): the train partition of all of them, and the valid partition (the sample's 780 faces and the third
+folder's 4,405: 907 people never seen in training).
 
 Per checkpoint:
 - per-pixel MSE of the reconstruction from mu, KL per image, active units (Burda et al. 2016:
@@ -17,9 +18,14 @@ Per checkpoint:
   far the other 39 attribute probabilities move (mean absolute change against the unedited decode).
   Two judges (JUDGES below), each with its recall and false positives on the real valid images, and a
   ceiling: how often it sees the attribute in the model's own reconstructions of faces that have it.
-  Then the same for each kind of Wearing_Hat and Eyeglasses (explorer.kinds), found on the train encodings.
+  Then the same for each kind of Wearing_Hat and Eyeglasses (explorer.analysis.kinds), found on the train encodings.
 - samples: the classifier's attribute frequencies on 1,000 samples from N(0, I) and from the density
-  fitted to the encodings (explorer.density), against its frequencies on the real valid images.
+  fitted to the encodings (explorer.analysis.density), against its frequencies on the real valid images.
+- sample quality: the Fréchet distance (as FID, Heusel et al. 2017, with the calibrated judge's pooled
+  features in place of Inception's, which would need a download) between the real valid faces and 1,000
+  samples from N(0, τ²I) at τ = 1 and 0.8 and from the fitted density; its floor (one half of the valid faces
+  against the other) and a reference (Gaussian samples in the space of PCA with as many components as the
+  model has latent dimensions, fitted on the train images) in the same table.
 """
 from __future__ import annotations
 
@@ -54,7 +60,8 @@ SHARED = ROOT.parent / "shared"
 
 
 def default_data_dirs() -> list[str]:
-    return [str(p) for p in (SHARED / "celeba-sample", SHARED / "celeba-extra-halfres") if p.is_dir()]
+    return [str(p) for p in (SHARED / "celeba-sample", SHARED / "celeba-extra-halfres", SHARED / "celeba-more-halfres")
+            if p.is_dir()]
 
 
 def evaluate(path: str, data_dirs, cache_dir=None) -> dict:
@@ -81,6 +88,61 @@ def pca_mse(cache, tr, va, k: int) -> float:
     pca = PCA(n_components=k, svd_solver="randomized", random_state=0).fit(x_tr)
     rec = pca.inverse_transform(pca.transform(x_va))
     return float(((rec - x_va) ** 2).mean())
+
+
+def judge_features(clf, images, batch: int = 512) -> np.ndarray:
+    """(N,3,S,S) uint8 or float in [0,1] -> (N,F) the judge's pooled last features (what its head reads)."""
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(images), batch):
+            x = torch.as_tensor(np.asarray(images[s:s + batch]) if not torch.is_tensor(images) else images[s:s + batch])
+            x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
+            out.append(clf.features(x).mean((2, 3)))
+    return torch.cat(out).double().numpy()
+
+
+def frechet(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance of the Gaussians fitted to two feature sets: |m_a − m_b|² + Tr(S_a + S_b − 2 (S_a S_b)^½)."""
+    from scipy import linalg
+
+    ma, mb = a.mean(0), b.mean(0)
+    sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root, _ = linalg.sqrtm(sa @ sb, disp=False)
+    return float(((ma - mb) ** 2).sum() + np.trace(sa + sb - 2 * np.real(root)))
+
+
+def pca_gaussian_samples(cache, tr, k: int, n: int, seed: int = 0) -> torch.Tensor:
+    """n images drawn from the Gaussian that PCA-k of the train images defines (each component with its own
+    variance), clipped to [0,1]: a linear model's samples, the reference a VAE's samples should beat."""
+    from sklearn.decomposition import PCA
+
+    x_tr = cache.images[tr].reshape(len(tr), -1).astype(np.float32) / 255
+    pca = PCA(n_components=k, svd_solver="randomized", random_state=0).fit(x_tr)
+    codes = np.random.default_rng(seed).standard_normal((n, k)) * np.sqrt(pca.explained_variance_)
+    flat = np.clip(pca.inverse_transform(codes.astype(np.float32)), 0, 1)
+    return torch.from_numpy(flat.reshape(n, *cache.images.shape[1:]).astype(np.float32))
+
+
+def distance_report(r: dict, clf, pca_samples: torch.Tensor) -> dict:
+    """Fréchet distance to the real valid faces' judge features, per source of N_SAMPLES faces."""
+    from explorer.analysis.density import fit_density
+    from explorer.latent import sample_z
+
+    vae = r["vae"]
+    real = judge_features(clf, r["cache"].images[r["va"]])
+    half = len(real) // 2
+    perm = np.random.default_rng(0).permutation(len(real))
+    density = (getattr(vae.bundle, "density", None) if vae.bundle is not None else None) or fit_density(r["mu_tr"])
+    sources = {"N(0, I), τ = 1": sample_z(N_SAMPLES, vae.latent_dim, seed=0, tau=1.0),
+               "N(0, τ²I), τ = 0.8": sample_z(N_SAMPLES, vae.latent_dim, seed=0, tau=0.8),
+               "fitted density, τ = 1": density.sample(N_SAMPLES, seed=0),
+               "fitted density, τ = 0.8": density.sample(N_SAMPLES, seed=0, tau=0.8)}
+    out = {"floor: valid half against valid half": frechet(real[perm[:half]], real[perm[half:]])}
+    for label, z in sources.items():
+        out[label] = frechet(judge_features(clf, decode_all(vae, z.astype(np.float32))), real)
+    out["reconstructions of the valid faces (from μ)"] = frechet(judge_features(clf, decode_all(vae, r["mu_va"])), real)
+    out[f"reference: PCA-{vae.latent_dim} Gaussian samples"] = frechet(judge_features(clf, pca_samples), real)
+    return out
 
 
 def decode_all(vae, z: np.ndarray, batch: int = 256) -> torch.Tensor:
@@ -124,10 +186,10 @@ def edit_report(r: dict, clf) -> list[dict]:
 
 
 def kind_report(r: dict, clf) -> list[dict]:
-    """Edits by kind (explorer.kinds): the kinds found on the train encodings as the export finds them,
+    """Edits by kind (explorer.analysis.kinds): the kinds found on the train encodings as the export finds them,
     each kind's three directions fitted on the train encodings, judged like edit_report's."""
     from attribute_classifier import probabilities
-    from explorer.kinds import find_kinds, kind_directions, split_name
+    from explorer.analysis.kinds import find_kinds, kind_directions, split_name
 
     cache, vae = r["cache"], r["vae"]
     names = list(cache.attribute_names)
@@ -154,7 +216,7 @@ def kind_report(r: dict, clf) -> list[dict]:
 def sample_report(r: dict, clf) -> dict:
     """Attribute frequencies (classifier probability > 0.5) of N_SAMPLES faces from each source."""
     from attribute_classifier import probabilities
-    from explorer.density import fit_density
+    from explorer.analysis.density import fit_density
     from explorer.latent import sample_z
 
     vae = r["vae"]
@@ -244,7 +306,7 @@ def main():
                 for k in kinds) + " | |")
             by_kind = kind_report(r, clf)
             if by_kind:
-                print(f"\n**{r['name']}, the {kind} judge: edits by kind** (explorer.kinds: the faces with the "
+                print(f"\n**{r['name']}, the {kind} judge: edits by kind** (explorer.analysis.kinds: the faces with the "
                       f"attribute in the train encodings grouped by what the decoder draws where it shows, and "
                       f"directions fitted per kind; z + {EDIT_STRENGTH:g}·d on the same valid faces as above)\n")
                 print("| kind | its train faces | faces | after, balanced d | drift of the other 39 | "
@@ -255,6 +317,13 @@ def main():
                           + " | ".join(f"{e[k]:.1%} | {e[k + '_drift']:.3f}" for k in kinds) + " |")
         # frequencies want the calibrated judge: its P > 0.5 rate follows how common an attribute is
         clf = judges["calibrated"]
+        d = distance_report(r, clf, pca_gaussian_samples(r["cache"], r["tr"], r["latent_dim"], N_SAMPLES))
+        print(f"\n**{r['name']}: sample quality**, the Fréchet distance between the calibrated judge's features of "
+              f"{N_SAMPLES:,} faces and of the {len(r['va']):,} real valid faces (lower is nearer; the floor is what "
+              f"two halves of real faces score)\n")
+        print("| faces | Fréchet distance |\n|---|---|")
+        for label, v in d.items():
+            print(f"| {label} | {v:.2f} |")
         s = sample_report(r, clf)
         print(f"\n**{r['name']}: attribute frequencies the classifier sees in {N_SAMPLES:,} samples** "
               f"(density {s['density']})\n")

@@ -1,4 +1,4 @@
-"""Time to compute the latent-structure scorecard (explorer.scorecard) of a bundle, metric by metric.
+"""Time to compute the latent-structure scorecard (explorer.analysis.scorecard) of a bundle, metric by metric.
 
     python bench/bench_scorecard.py [CHECKPOINT ...] [--repeats 3]
 
@@ -23,7 +23,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from explorer import load_checkpoint
-from explorer import scorecard as sc
+from explorer.analysis import scorecard as sc
 
 
 def timed(fn, repeats: int) -> float:

@@ -59,7 +59,7 @@ run_step() {  # name, log file, command...: runs it, records pass/FAIL and its t
 }
 
 # 1. the CUDA tests ------------------------------------------------------------------------------------
-run_step "pytest -m cuda" "$W/pytest_cuda.log" "$PY" -m pytest -q -m cuda tests/test_cuda.py -p no:cacheprovider
+run_step "pytest -m cuda" "$W/pytest_cuda.log" "$PY" -m pytest -q -m cuda tests/train/test_cuda.py -p no:cacheprovider
 summary=$(grep -E "passed|skipped|failed|error" "$W/pytest_cuda.log" | tail -1)
 if [ "$CUDA" = 1 ]; then
     row "pytest -m cuda (sync debug mode, staging, determinism, CPU<->GPU resume)" "$STATUS" "$ELAPSED" "$summary"
@@ -98,7 +98,7 @@ if [ "$STATUS" = pass ]; then
     figures=$("$PY" -c "
 import sys
 from explorer import load_checkpoint
-from explorer.runlog import epoch_rows
+from explorer.analysis.runlog import epoch_rows
 v = load_checkpoint(sys.argv[1])
 h = epoch_rows(v.history)[-1]
 print(f\"opened by load_checkpoint: {v.summary['device']}, {v.summary['precision']}, {v.summary['epochs']} epochs, \"
@@ -122,7 +122,7 @@ if [ "$STATUS" = pass ]; then
     figures=$("$PY" -c "
 import sys
 from explorer import load_checkpoint
-from explorer.runlog import epoch_rows
+from explorer.analysis.runlog import epoch_rows
 v = load_checkpoint(sys.argv[1])
 assert v.summary['processes'] == 2, v.summary['processes']
 print(f\"{v.summary['processes']} processes on {v.summary['device']}, global batch {v.summary['batch_size']}, \"

@@ -7,7 +7,7 @@ it has one), reconstructions.png (valid-partition faces over their
 reconstructions from mu) and edits.png (valid faces, each row: input, reconstruction, then one
 attribute toggled per column by its balanced direction, the app's default: added where the face lacks it,
 removed where it has it, by 1.5 times the gap between the class means; the last columns do the same with
-each kind of hat, explorer.kinds), and hat-kinds.png (10 valid faces without a hat: reconstruction, then
+each kind of hat, explorer.analysis.kinds), and hat-kinds.png (10 valid faces without a hat: reconstruction, then
 +Wearing_Hat and + each kind of hat at twice the class gap, one per row).
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 from explorer import load_checkpoint
 from explorer.celeba import open_celeba
 from explorer.imaging import image_grid, to_uint8_images
-from explorer.kinds import kind_directions
+from explorer.analysis.kinds import kind_directions
 from explorer.latent import edit, sample_z
 
 EDITS = ["Smiling", "Male", "Eyeglasses", "Blond_Hair", "Black_Hair", "Bangs", "Wearing_Hat", "Mouth_Slightly_Open"]
@@ -56,7 +56,7 @@ def main():
     samples = to_uint8_images(vae.decode(sample_z(64, vae.latent_dim, seed=0)))
     Image.fromarray(up(image_grid(samples, 8))).save(out / "samples.png")
     density = vae.bundle.density if vae.bundle is not None else None
-    if density is not None:  # the same seed from the density fitted to the encodings (explorer.density)
+    if density is not None:  # the same seed from the density fitted to the encodings (explorer.analysis.density)
         fitted = to_uint8_images(vae.decode(density.sample(64, seed=0).astype(np.float32)))
         Image.fromarray(up(image_grid(fitted, 8))).save(out / "samples-fitted.png")
 

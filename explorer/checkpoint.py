@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explorer.bundle import AnalysisBundle
+from explorer.analysis.bundle import AnalysisBundle
 from explorer.config import PreprocessConfig, VAEConfig
 from explorer.model import VAE
 from explorer.protocol import LatentModel, ModelSource

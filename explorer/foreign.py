@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explorer.bundle import AnalysisBundle
+from explorer.analysis.bundle import AnalysisBundle
 from explorer.protocol import LatentModel, ModelSource, PixelRange
 
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}

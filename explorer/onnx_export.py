@@ -13,7 +13,7 @@ A foreign model (explorer.foreign) gets the same: a user's PyTorch module is exp
 ``z`` and its output mapped to [0,1] and named ``image`` (``wrap_decoder_graph``). A decoder whose batch axis
 is fixed at 1 keeps it, and the page decodes one face at a time.
 
-The file is cached under ``~/.cache/vae-explorer/onnx/`` (``$EXPLORER_CACHE`` overrides the folder),
+The file is cached under ``onnx/`` of the cache folder (``explorer.paths.cache_root``),
 named by the sha256 of the checkpoint file and of this module's export settings, so a retrained or
 replaced checkpoint gets a new export and an unchanged one is never exported twice. No Streamlit here.
 """
@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from explorer.paths import cache_root
+
 EXPORT_VERSION = 2  # bump when the exported graph changes, so old cache entries are not reused
 OPSET = 18
 INPUT, OUTPUT = "z", "image"
@@ -42,7 +44,7 @@ class ExportError(RuntimeError):
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("EXPLORER_CACHE", Path.home() / ".cache" / "vae-explorer")) / "onnx"
+    return cache_root() / "onnx"
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -91,9 +91,10 @@ class LatentModel:
         self.path = Path(path)
         self.device = torch.device(device)
         self.preprocess_config = PreprocessConfig.from_dict(data["preprocess"])
-        if not isinstance(data.get("attribute_names"), list):
-            raise KeyError("attribute_names")
-        self.attribute_names: list[str] = list(data["attribute_names"])
+        names = data.get("attribute_names")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError("no list of attribute names ('attribute_names')")
+        self.attribute_names: list[str] = list(names)
         self.summary: dict = dict(data.get("summary") or {})
         self.history: list = list(data.get("history") or [])
         self.bundle = bundle

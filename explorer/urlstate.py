@@ -7,7 +7,7 @@ loaded model and, for each one that is malformed, keeps the default and says so 
 Faces are referred to by a short text (``FaceRef``):
     zero                      z = 0, the prior's mean
     sample:SEED:INDEX:TAU     face INDEX of the grid drawn from N(0, TAU^2 I) with SEED
-    fitted:SEED:INDEX:TAU     face INDEX of the grid drawn from the fitted density of the encodings (explorer.density)
+    fitted:SEED:INDEX:TAU     face INDEX of the grid drawn from the fitted density of the encodings (explorer.analysis.density)
     row:INDEX                 the encoding of row INDEX of the checkpoint's analysis bundle
     z:BASE64                  the latent vector itself as little-endian float16 (an uploaded photo)
 """
@@ -22,11 +22,40 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-VIEWS = ("sample", "sliders", "map", "arithmetic", "interpolate", "reconstruct", "diagnostics", "dimattr", "holes",
-         "compare")
+
+
+@dataclass(frozen=True)
+class View:
+    """One view of the app: its id in the URL (``view=``), its tab's label, and the module of ``explorer.ui``
+    that draws it (with the function ``<module>_view``, or ``map_view`` for ``mapview``)."""
+    id: str
+    label: str
+    module: str
+
+    @property
+    def function(self) -> str:
+        return "map_view" if self.module == "mapview" else f"{self.module}_view"
+
+
+# The one list of views, in tab order. Labels short enough that all ten tabs fit the tab bar at 1280×720 (a
+# projector) beside the sidebar: with "Attribute arithmetic", "Dimensions × attributes" and "Compare
+# checkpoints" the last two hid behind an arrow.
+VIEWS = (
+    View("sample", "Sample", "sample"),
+    View("sliders", "Latent sliders", "sliders"),
+    View("map", "Map", "mapview"),
+    View("arithmetic", "Arithmetic", "arithmetic"),
+    View("interpolate", "Interpolation", "interpolate"),
+    View("reconstruct", "Reconstruction", "reconstruct"),
+    View("diagnostics", "Diagnostics", "diagnostics"),
+    View("dimattr", "Dims × attributes", "dimattr"),
+    View("holes", "Prior holes", "holes"),
+    View("compare", "Compare", "compare"),
+)
+VIEW_IDS = tuple(v.id for v in VIEWS)
 PROJECTIONS = ("tsne", "pca")
 DIRECTIONS = ("balanced", "held", "mean")
-COLOR_EXTRA = ("none", "kl", "mse", "typ")  # besides the attribute names; typ: typicality (explorer.typicality)
+COLOR_EXTRA = ("none", "kl", "mse", "typ")  # besides the attribute names; typ: typicality (explorer.analysis.typicality)
 OWN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")  # a direction of the user's own, as edits name it
 HL_ITEMS = 64  # map highlight: attribute conditions and row ranges in one link
 DENSITIES = ("prior", "fitted")  # where the Sample view draws z from: N(0, τ²I) or the fitted density
@@ -265,7 +294,7 @@ def decode(params: Mapping[str, str | Sequence[str]], latent_dim: int, attribute
            edit_names: Sequence[str] | None = None) -> tuple[ViewState, list[str]]:
     """Query parameters -> (ViewState, messages). Never raises on user input: every malformed or
     out-of-range parameter keeps its default and adds one message that names it. ``edit_names``: what
-    an edit may name, the attributes and their kinds (explorer.kinds); the attributes when not given."""
+    an edit may name, the attributes and their kinds (explorer.analysis.kinds); the attributes when not given."""
     s = (defaults or ViewState()).copy()
     messages: list[str] = []
     names = list(attribute_names)
@@ -278,7 +307,7 @@ def decode(params: Mapping[str, str | Sequence[str]], latent_dim: int, attribute
         return v
 
     parsers = {
-        "view": lambda t: _choice(t, VIEWS),
+        "view": lambda t: _choice(t, VIEW_IDS),
         "seed": lambda t: _int(t, 0, SEED_MAX),
         "tau": lambda t: _float(t, *TAU_RANGE),
         "n": lambda t: _int(t, *N_RANGE),

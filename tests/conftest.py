@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -6,6 +7,12 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+# The tests are grouped as the code is (core, analysis, faces, ui, train); helper modules (celeba_fixtures,
+# foreign_models) sit here, and a test of one group may use another's fixtures (``from test_app import start``).
+TESTS = Path(__file__).resolve().parent
+for _folder in (TESTS, *sorted(p for p in TESTS.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
 
 
 def celeba_sample_dir() -> Path | None:

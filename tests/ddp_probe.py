@@ -1,6 +1,6 @@
 """Run one short epoch with DistributedDataParallel and save what this rank saw and ended with.
 
-Not a test by itself: tests/test_train.py runs it as
+Not a test by itself: tests/train/test_train.py runs it as
     torchrun --standalone --nproc_per_node=2 tests/ddp_probe.py OUT_DIR
 and compares the ranks with each other and with one process replaying the same batches.
 """

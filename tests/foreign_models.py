@@ -1,4 +1,4 @@
-"""Two small VAEs that are not ours, as a user's own code would define them (tests/test_foreign.py).
+"""Two small VAEs that are not ours, as a user's own code would define them (tests/core/test_foreign.py).
 
 - ``MLPVAE``: 32x32 images, D = 8, fully connected, sigmoid output on [0,1]; the tests export it as two ONNX
   files, the decoder with its batch axis fixed at 1 (as many exports are).

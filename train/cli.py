@@ -32,10 +32,10 @@ on GPUs:
                       larger --lr
   --resume            continues the run from its last checkpoint: the same step, learning rate, data order
                       and flips, and every process's noise generator. On the CPU, with the same thread
-                      count, it ends where the run that never stopped ends (tests/test_train.py checks it,
+                      count, it ends where the run that never stopped ends (tests/train/test_train.py checks it,
                       also after a SIGKILL mid-write). On a GPU a new process may autotune cuDNN to other
                       kernels and atomics add in any order, so it matches only to rounding; --deterministic
-                      makes it exact (tests/test_cuda.py; not checked with --compile). A run moved between
+                      makes it exact (tests/train/test_cuda.py; not checked with --compile). A run moved between
                       CPU and GPU, or to another number of processes, continues with its noise re-seeded
                       from the saved step, and says so
 """

@@ -24,7 +24,7 @@ class TrainConfig:
     data_dir: str | tuple[str, ...]  # one CelebA folder, or several united by image id (first wins)
     out: str
     # The defaults are the recipe of the shipped default model (checkpoints/README.md), so the shortest
-    # command trains the model we recommend; tests/test_shipped_model.py checks that they agree.
+    # command trains the model we recommend; tests/core/test_shipped_model.py checks that they agree.
     epochs: int = 30
     image_size: int = 64
     latent_dim: int = 128

@@ -1,13 +1,13 @@
 """The analysis bundle: encodings, KL per dimension, active units, attribute directions, 2-D maps, the
-fitted density and the kinds of hats and glasses (explorer.kinds), for any model of the protocol
+fitted density and the kinds of hats and glasses (explorer.analysis.kinds), for any model of the protocol
 (explorer.protocol): the one builder of bundles. The training loop calls it; it imports nothing from the loop.
 
     python -m train.export CHECKPOINT --data-dir DIR [--data-dir DIR2 ...] [--splits valid,test] [--max-images N]
         [--slim]
     python -m train.export CHECKPOINT --kinds-only [--out FILE]   # kinds for an older bundle, no dataset
     python -m train.export CHECKPOINT --scorecard-only [--data-dir DIR ...] [--out FILE]
-        # the scorecard (explorer.scorecard) and, with the bundle's images, the attribute classifier
-        # (explorer.classifier) for an older bundle, the rest of the file unchanged
+        # the scorecard (explorer.analysis.scorecard) and, with the bundle's images, the attribute classifier
+        # (explorer.analysis.classifier) for an older bundle, the rest of the file unchanged
 
 Your own VAE (explorer.foreign), into one checkpoint the app opens like ours:
     python -m train.export --onnx ENCODER.onnx DECODER.onnx --image-size 64 --data-dir DIR --out theirs.pt
@@ -26,14 +26,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explorer.bundle import AnalysisBundle
-from explorer.classifier import train_classifier
-from explorer.density import fit_density
-from explorer.kinds import describe, find_kinds
+from explorer.analysis.bundle import AnalysisBundle
+from explorer.analysis.classifier import train_classifier
+from explorer.analysis.density import fit_density
+from explorer.analysis.kinds import describe, find_kinds
 from explorer.latent import attribute_directions
-from explorer import sprites
+from explorer.analysis import sprites
 from explorer.protocol import LatentModel
-from explorer.scorecard import MIN_FACES as SCORECARD_MIN_FACES, compute_scorecard
+from explorer.analysis.scorecard import MIN_FACES as SCORECARD_MIN_FACES, compute_scorecard
 from train.losses import kl_per_dim
 from train.prepare import CachedData
 
@@ -177,7 +177,7 @@ def build_bundle(model, cache: CachedData, splits, device, max_images: int | Non
     )
     if len(idx) >= SCORECARD_MIN_FACES:
         step("the latent-structure scorecard")
-        # from the encodings as stored (float16), so that the app and `python -m explorer.scorecard --recompute`
+        # from the encodings as stored (float16), so that the app and `python -m explorer.analysis.scorecard --recompute`
         # give the very numbers the file holds
         bundle.scorecard = compute_scorecard(AnalysisBundle.from_plain(bundle.to_plain()), seed)
     used = ",".join(k for k, v in SPLITS.items() if v in set(cache.partition[idx].tolist()))
@@ -248,12 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", action="append",
                    help="CelebA folder (any layout python -m train accepts); several times to unite folders")
     p.add_argument("--kinds-only", action="store_true",
-                   help="only (re)find the kinds of Wearing_Hat and Eyeglasses (explorer.kinds) from the bundle's own "
+                   help="only (re)find the kinds of Wearing_Hat and Eyeglasses (explorer.analysis.kinds) from the bundle's own "
                         "encodings, keeping the rest of the file as it is (its t-SNE map included, which a rerun "
                         "would not reproduce exactly); needs no --data-dir")
     p.add_argument("--scorecard-only", action="store_true",
-                   help="only add the latent-structure scorecard (explorer.scorecard) and, with --data-dir (the "
-                        "bundle's own images), the attribute classifier (explorer.classifier), keeping the rest of "
+                   help="only add the latent-structure scorecard (explorer.analysis.scorecard) and, with --data-dir (the "
+                        "bundle's own images), the attribute classifier (explorer.analysis.classifier), keeping the rest of "
                         "the file as it is")
     p.add_argument("--allow-upscale", action="store_true",
                    help="accept images whose centred crop is smaller than the model's image size")

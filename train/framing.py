@@ -1,4 +1,4 @@
-"""Train the framing network of explorer/framing.py on CelebA's aligned images.
+"""Train the framing network of explorer/faces/framing.py on CelebA's aligned images.
 
     python -m train.framing --data-dir ../shared/celeba-sample --data-dir ../shared/celeba-extra-halfres \
         --out runs/framing-1.pt --epochs 16
@@ -7,14 +7,14 @@
     python -m train.framing --data-dir ../shared/celeba-sample --data-dir ../shared/celeba-extra-halfres \
         --init runs/framing-2.pt --lr 3e-4 --small-moves 0.3 --epochs 14 --out runs/framing-3.pt
     python -m train.framing --data-dir ../shared/celeba-sample --data-dir ../shared/celeba-extra-halfres \
-        --init runs/framing-3.pt --lr 3e-4 --small-moves 0.3 --epochs 10 --out explorer/framing.pt
+        --init runs/framing-3.pt --lr 3e-4 --small-moves 0.3 --epochs 10 --out explorer/faces/framing.pt
 
 (The first three stages were trained before the network was made blind to the crop's edges,
-explorer.framing.BLIND; the fourth is the third's recipe again, with the edges hidden.)
+explorer.faces.framing.BLIND; the fourth is the third's recipe again, with the edges hidden.)
 
 Every train-partition image is read once at half resolution (89×109: the official 178×218 images are
 2×2-averaged, the half-resolution ones taken as they are) and kept in memory as uint8 (0.4 GB for 15,000
-images). Each step shows a batch moved by random similarities (explorer.framing.random_moves, after a
+images). Each step shows a batch moved by random similarities (explorer.faces.framing.random_moves, after a
 random mirror) and minimises the mean squared distance, over the model's crop, between where the predicted
 move and the true one put the grid points: the framing error itself, in pixels. The valid partition, when
 there is one, is scored after every epoch. The weights are written atomically, in float16 (0.7M
@@ -30,7 +30,7 @@ import time
 import numpy as np
 import torch
 
-from explorer import framing
+from explorer.faces import framing
 from explorer.celeba import open_celeba
 from explorer.checkpoint import atomic_torch_save
 

@@ -29,7 +29,7 @@ from explorer.checkpoint import CheckpointError, atomic_torch_save, make_checkpo
 from explorer.config import LossConfig, PreprocessConfig, VAEConfig
 from explorer.imaging import image_grid, to_uint8_images
 from explorer.model import VAE, count_parameters
-from explorer.runlog import epoch_rows
+from explorer.analysis.runlog import epoch_rows
 from train import distributed
 from train.config import MODEL_FIELDS, RUN_FIELDS, TrainConfig, resumed  # noqa: F401  (re-exported)
 from train.losses import beta_at, vae_loss
@@ -464,7 +464,7 @@ class Trainer:
     def _log_step(self, recent: list[float]) -> None:
         """One row of the per-step curves (the Diagnostics view draws them): the training values averaged over
         the steps since the last row, this process's batches (no collective for a curve). Kept in the
-        checkpoint's history beside the epoch rows; a row without "epoch" is a step's (explorer.runlog)."""
+        checkpoint's history beside the epoch rows; a row without "epoch" is a step's (explorer.analysis.runlog)."""
         if not self.dist.main:
             return
         row = {"step": self.step, "train_nelbo": recent[0], "train_kl": recent[1], "train_mse": recent[2]}

@@ -18,6 +18,7 @@ import numpy as np
 
 from explorer.celeba import CelebAError, CelebAIndex, UnreadableImage
 from explorer.config import PreprocessConfig
+from explorer.paths import cache_root
 from explorer.preprocess import crop_side, preprocess_to_uint8
 
 CACHE_VERSION = 1
@@ -27,8 +28,7 @@ PARALLEL_SIZES_FROM = 20_000
 
 def default_cache_dir() -> Path:
     # The dataset folder may be read-only (../shared is), so the cache lives with the user.
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "vae-explorer"
+    return cache_root()
 
 
 @dataclass

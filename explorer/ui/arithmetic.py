@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import animation, kinds, latent, typicality, urlstate
+from explorer import animation, latent, urlstate
+from explorer.analysis import kinds, typicality
 from explorer.ui import typical
 from explorer.ui import animated
 from explorer.ui import directions as own_directions
@@ -79,7 +80,7 @@ def _gap(model: Model, name: str) -> float:
 def start_weight(model: Model, name: str, sign: int, edit: dict, base: np.ndarray) -> float:
     """The weight a newly chosen direction starts at: its class gap (the step that carries the mean face
     without the attribute to the mean face with it), or the largest of ¾, ½, ¼ of it that keeps the edited
-    face at or above the typicality threshold (explorer.typicality), so the first face shows the edit
+    face at or above the typicality threshold (explorer.analysis.typicality), so the first face shows the edit
     without leaving the data. Signed by ``sign``; on the URL's grid of quarter steps."""
     lo, hi = urlstate.WEIGHT_RANGE
     gap = _gap(model, name)

@@ -15,7 +15,8 @@ from typing import Callable
 import numpy as np
 import streamlit as st
 
-from explorer import kinds, latent, urlstate
+from explorer import latent, urlstate
+from explorer.analysis import kinds
 from explorer.imaging import image_grid, png_bytes, to_uint8_images
 from explorer.urlstate import FaceRef, ViewState, encode
 
@@ -208,7 +209,7 @@ def face_picker(model: Model, label: str, field: str, key: str) -> FaceRef:
             a, b = st.columns(2)
             bind(f"{key}_seed", ref.seed if ref.kind == "sample" else s.seed)
             bind(f"{key}_num", ref.index + 1 if ref.kind == "sample" else 1)
-            a.number_input("Seed", 0, 2**32 - 1, step=1, key=f"{key}_seed", on_change=changed)
+            a.number_input("Seed", 0, urlstate.SEED_MAX, step=1, key=f"{key}_seed", on_change=changed)
             b.number_input("Face number", 1, 64, step=1, key=f"{key}_num", on_change=changed)
         elif kind == "row":
             bind(f"{key}_row", ref.index if ref.kind == "row" else model.default_row(field))

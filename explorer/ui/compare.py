@@ -1,16 +1,15 @@
 """Compare two checkpoints: the same samples, the same dataset face (or photo), the same attribute edit,
-side by side, and their diagnostics in one table. The numbers come from explorer.compare."""
+side by side, and their diagnostics in one table. The numbers come from explorer.analysis.compare."""
 from __future__ import annotations
-
-import sys
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import CheckpointError, compare, urlstate
+from explorer import CheckpointError, catalog, uploads, urlstate
+from explorer.analysis import compare
 from explorer.imaging import image_grid, png_bytes, to_uint8_images
-from explorer.ui import main, uploads
+from explorer.ui import models
 from explorer.ui import scorecard as scorecard_ui
 from explorer.ui.common import Model, bind, image, sample_faces, state, sync_url
 
@@ -24,19 +23,18 @@ def default_pair(choices: dict) -> tuple[str, str]:
     beat), else beside the first other file offered (a command-line path that is also in checkpoints/
     counts once); with only one file, that one twice, so the page still works and says how to add a second."""
     ids = list(choices)
-    first = main.default_choice(choices) or ids[0]
+    first = catalog.default_choice(choices) or ids[0]
     others = [i for i in ids if choices[i].resolve() != choices[first].resolve()]
-    other = main.DEFAULT_CHECKPOINT if main.DEFAULT_CHECKPOINT in others else next(iter(others), first)
+    other = catalog.DEFAULT_CHECKPOINT if catalog.DEFAULT_CHECKPOINT in others else next(iter(others), first)
     return first, other
 
 
 def _choices() -> dict:
-    args = main.parse_args(sys.argv[1:])
-    return main.checkpoint_choices(args.checkpoint, args.checkpoint_dirs)
+    return catalog.offered()[1]
 
 
 def _label(choices: dict, i: str) -> str:
-    return f"{choices[i].name} (command line)" if i == main.CLI else i
+    return f"{choices[i].name} (command line)" if i == catalog.CLI else i
 
 
 def _pick(choices: dict, ids: list[str], field: str, default: str, label: str) -> str:
@@ -51,7 +49,7 @@ def _pick(choices: dict, ids: list[str], field: str, default: str, label: str) -
     key = f"cmp_pick_{field}"
     bind(key, chosen if chosen is not None else default)
     # the command line's checkpoint has no name a link could carry: offered only where it is the default
-    ids = [i for i in ids if i != main.CLI or i == default]
+    ids = [i for i in ids if i != catalog.CLI or i == default]
 
     def changed():
         new = st.session_state[key]
@@ -61,7 +59,7 @@ def _pick(choices: dict, ids: list[str], field: str, default: str, label: str) -
 
 def _load(choices: dict, ident: str) -> Model | None:
     try:
-        return main.load_model(choices[ident])
+        return models.load_model(choices[ident])
     except CheckpointError as e:
         st.error(f"This checkpoint cannot be opened. {e}")
         return None

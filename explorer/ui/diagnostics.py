@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from explorer import runlog
+from explorer.analysis import runlog
 from explorer.ui import scorecard as scorecard_ui
 from explorer.ui.common import Model
 

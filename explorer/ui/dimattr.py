@@ -7,7 +7,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import dimscores, latent, urlstate
+from explorer import latent, urlstate
+from explorer.analysis import dimscores
 from explorer.ui import scorecard as scorecard_ui
 from explorer.ui.common import Model, bind, show_faces, state, sync_url
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import owndirections, urlstate
+from explorer import urlstate
+from explorer.analysis import owndirections
 from explorer.ui.common import Model, show_faces, state
 
 GROUPS = "dir_groups"  # session: {"A": rows, "B": rows}

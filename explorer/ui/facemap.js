@@ -5,7 +5,7 @@
 // Python sends the points and a sprite-sheet URL (content-hashed, so the browser fetches it once per
 // checkpoint) and hears back only a click, as a trigger value "clicked" (the row).
 //
-// The thumbnails are chosen by explorer.sprites.place_thumbnails's rule, repeated at every zoom: points are
+// The thumbnails are chosen by explorer.analysis.sprites.place_thumbnails's rule, repeated at every zoom: points are
 // tried in a fixed random priority order and kept when no kept face is closer than one face in x and y.
 
 // Draw face i of the sprite sheet into the rectangle (x, y, s, s) of ctx.
@@ -279,7 +279,7 @@ function render(m, data) {
     // Cut into tiles of about 1024² pixels, decoded once as ImageBitmaps. Drawn from one large sheet, Chromium
     // paid for the whole sheet on every frame once it passed a size: 12,000 faces (3,520² pixels) took
     // 29 ms a frame even with 5 faces drawn, against 2 ms for 5,441 faces (2,368²) or for no faces.
-    // (Python also keeps the decoded sheet under about 28 MB, explorer.sprites.thumb_size: past about
+    // (Python also keeps the decoded sheet under about 28 MB, explorer.analysis.sprites.thumb_size: past about
     // 32 MB of bitmaps, drawing got slow again in this Chromium.)
     img.onload = () => {
       const T = data.thumb * Math.floor(1024 / data.thumb), jobs = [];  // whole faces per tile

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer.density import GaussianMixtureDensity, fit_density
+from explorer.analysis.density import GaussianMixtureDensity, fit_density
 from explorer.ui.common import Model
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import latent, priorcheck
+from explorer import latent
+from explorer.analysis import priorcheck
 from explorer.ui.common import Model, grid_columns, sample_faces, sampling_controls, show_faces, state, sync_url
 from explorer.ui.fitted import fitted_density, fitted_faces
 

@@ -1,138 +1,20 @@
-"""The page: command line, checkpoint choice, view state from the URL, sidebar, and one tab per view.
-
-    streamlit run app.py [-- --checkpoint PATH] [--checkpoint-dir DIR ...] [--data-dir DIR [--data-dir DIR2 ...]]
-
-Only files in checkpoints/ and in the folders given with --checkpoint-dir (after resolving links), and
-the one named on the command line, can be opened: the browser chooses among those by name and never
-passes a path.
-"""
+"""The page: checkpoint choice (among what ``explorer.catalog`` offers), view state from the URL, sidebar,
+and one tab per view (``explorer.urlstate.VIEWS``)."""
 from __future__ import annotations
 
-import argparse
-import gc
 import os
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 import torch
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from explorer import CheckpointError, load_checkpoint, urlstate
+from explorer import CheckpointError, catalog, uploads, urlstate
 from explorer.checkpoint import model_kind
 from explorer.protocol import BADGES
-from explorer.ui import uploads
+from explorer.ui import models, views
 from explorer.ui.common import DEFAULTS, STATE, Model, bind, face_of, image, set_base, state, sync_url
 from explorer.ui.live import component as live
-from explorer.ui.views import VIEWS
-from explorer.urlstate import FaceRef
-
-ROOT = Path(__file__).resolve().parents[2]
-CHECKPOINT_DIR = ROOT / "checkpoints"
-DEFAULT_CHECKPOINT = "celeba64.pt"
-CLI = ""  # the id of the checkpoint given on the command line (the URL never names it)
-
-LOADS: list[str] = []  # every checkpoint load in this process; the bench checks that 8 sessions share one
-LOADED: set[tuple] = set()  # (path, stamp) of every model loaded: a page shows no spinner for those
-
-
-@dataclass(frozen=True)
-class Args:
-    checkpoint: Path | None = None
-    checkpoint_dirs: tuple[Path, ...] = ()  # folders of runs whose checkpoints the picker adds
-    data_dirs: tuple[Path, ...] = ()  # united by image id, as python -m train does
-    error: str | None = None
-
-
-def parse_args(argv: list[str]) -> Args:
-    p = argparse.ArgumentParser(prog="streamlit run app.py --", add_help=False, exit_on_error=False)
-    p.add_argument("--checkpoint", default=None)
-    p.add_argument("--checkpoint-dir", action="append", default=[])
-    p.add_argument("--data-dir", action="append", default=[])
-    try:
-        a, unknown = p.parse_known_args(argv)
-    except (argparse.ArgumentError, SystemExit) as e:
-        return Args(error=f"command line: {e}")
-    return Args(checkpoint=Path(a.checkpoint).expanduser() if a.checkpoint else None,
-                checkpoint_dirs=tuple(Path(d).expanduser() for d in a.checkpoint_dir),
-                data_dirs=tuple(Path(d).expanduser() for d in a.data_dir),
-                error=f"unknown command-line arguments ignored: {' '.join(unknown)}" if unknown else None)
-
-
-def checkpoint_choices(cli: Path | None, dirs: tuple[Path, ...] = ()) -> dict[str, Path]:
-    """id -> path: the command-line checkpoint (id ""), every *.pt directly in checkpoints/ (id: its
-    name), then every *.pt directly in a --checkpoint-dir folder or in one of its subfolders (a run's
-    own folder), with id "FOLDER/NAME" or "FOLDER/RUN/NAME" (a later folder of the same name gets
-    "FOLDER~2"). A file whose resolved path leaves its folder (a link pointing elsewhere) is not offered."""
-    out: dict[str, Path] = {}
-    if cli is not None:
-        out[CLI] = cli
-    out.update(_folder_choices(CHECKPOINT_DIR, "", depth=0))
-    prefixes: set[str] = set()
-    for d in dirs:
-        prefix, n = d.resolve().name or "root", 1
-        while prefix in prefixes or prefix in out:
-            n += 1
-            prefix = f"{d.resolve().name or 'root'}~{n}"
-        prefixes.add(prefix)
-        out.update(_folder_choices(d, prefix + "/", depth=1))
-    return out
-
-
-def _folder_choices(folder: Path, prefix: str, depth: int) -> dict[str, Path]:
-    """*.pt in ``folder`` (and ``depth`` levels of subfolders) that resolve inside it, by prefixed relative
-    name; every part of a name is a plain file name (urlstate.CHECKPOINT_ID), so no id reads as a path."""
-    if not folder.is_dir():
-        return {}
-    root = folder.resolve()
-    found = sorted(folder.glob("*.pt")) + (sorted(folder.glob("*/*.pt")) if depth else [])
-    out = {}
-    for p in found:
-        r = p.resolve()
-        ident = prefix + p.relative_to(folder).as_posix()
-        if r.is_file() and r.is_relative_to(root) and urlstate.CHECKPOINT_ID.match(ident):
-            out[ident] = r
-    return out
-
-
-def default_choice(choices: dict[str, Path]) -> str | None:
-    if CLI in choices:
-        return CLI
-    if DEFAULT_CHECKPOINT in choices:
-        return DEFAULT_CHECKPOINT
-    return next(iter(choices), None)
-
-
-# No spinner in the cache decorator: the server's warm-up (explorer/ui/server.py) loads the model from a
-# thread without a page, where drawing a spinner made Streamlit log "missing ScriptRunContext!" at every
-# start. load_model draws it, in a page, for a file not loaded yet.
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _load(path: str, stamp: tuple) -> Model:
-    """Once per checkpoint file version for the whole server: every session shares the model."""
-    vae = load_checkpoint(path, device="cpu")
-    LOADS.append(path)
-    print(f"[explorer] loaded checkpoint {path} (load #{len(LOADS)} in this process)", file=sys.stderr, flush=True)
-    model = Model(vae, key=f"{path}:{stamp}")
-    LOADED.add((path, stamp))
-    # The model's tensors live as long as the server: move them out of the garbage collector's sight,
-    # or every full collection during a rerun walks them (see _freeze_once).
-    gc.collect()
-    gc.freeze()
-    return model
-
-
-def load_model(path: Path) -> Model:
-    try:
-        st_ = path.stat()
-    except OSError as e:
-        raise CheckpointError(f"{path}: cannot open ({e.strerror or e})") from None
-    key = (str(path), (st_.st_mtime_ns, st_.st_size))
-    if key in LOADED or get_script_run_ctx(suppress_warning=True) is None:
-        return _load(*key)
-    with st.spinner("Loading the model…"):
-        return _load(*key)
-
+from explorer.urlstate import VIEWS, FaceRef
 
 # --------------------------------------------------------------------------------------------
 
@@ -147,14 +29,14 @@ def _first_state(model: Model, params: dict, messages: list[str], ckpt: str | No
 
 def _choose_checkpoint(choices: dict[str, Path]) -> tuple[str | None, list[str]]:
     """The checkpoint id this session uses; on its first run, from the URL (names only)."""
-    default = default_choice(choices)
+    default = catalog.default_choice(choices)
     if STATE in st.session_state:
         chosen = state().ckpt
         return (chosen if chosen in choices else default), []
     wanted = st.query_params.get("ckpt")
     if wanted is None or wanted == "":
         return default, []
-    if wanted in choices and wanted != CLI:
+    if wanted in choices and wanted != catalog.CLI:
         return wanted, []
     if not urlstate.CHECKPOINT_ID.match(wanted.strip()):
         return default, []  # not even a checkpoint's name: urlstate.decode says so, once
@@ -178,10 +60,10 @@ def _stamp(path: Path) -> tuple:
 
 def _sidebar_checkpoint(choices: dict[str, Path], current: str | None) -> None:
     def label(i: str) -> str:
-        name = choices[i].name if i == CLI else i
+        name = choices[i].name if i == catalog.CLI else i
         badge = _badge(str(choices[i]), _stamp(choices[i]))
         name = f"{name} · {badge}" if badge else name  # before the note, which a narrow sidebar may cut
-        return f"{name} (command line)" if i == CLI else name
+        return f"{name} (command line)" if i == catalog.CLI else name
 
     def changed(key):
         new = st.session_state[key]
@@ -282,22 +164,6 @@ def _sidebar_base(model: Model) -> None:
             st.button("Centre-crop it anyway", key="base_photo_centre", on_click=use_crop, width="stretch")
 
 
-_frozen = False
-
-
-def _freeze_once() -> None:
-    """Imports (torch above all) leave a few hundred thousand long-lived objects. Frozen, the garbage
-    collector stops walking them in the full collections that a rerun's allocations trigger (measured
-    in Chromium on 2 busy cores, slider move to new face: median 118-140 -> 95-103 ms, p90 230-260 ->
-    150 ms). Once per process: freezing on every rerun would also freeze the cyclic garbage of
-    earlier reruns, which then never goes away."""
-    global _frozen
-    if not _frozen:
-        gc.collect()
-        gc.freeze()
-        _frozen = True
-
-
 _blas_limited = False
 
 
@@ -306,7 +172,7 @@ def configure_torch() -> None:
     # fight each other and whatever else runs (measured under load: slider p90 150 -> 500 ms with two).
     threads = int(os.environ.get("EXPLORER_THREADS", "1"))
     torch.set_num_threads(threads)
-    # numpy's BLAS likewise: the typicality of the faces (explorer.typicality) is small products on every rerun,
+    # numpy's BLAS likewise: the typicality of the faces (explorer.analysis.typicality) is small products on every rerun,
     # and on a busy 2-core machine (load 9) OpenBLAS's two threads took 3.4 ms for one face and 83 ms for the
     # sliders' 492 profile points, one thread 0.2 and 7.6 ms. Once per process: threadpoolctl takes
     # milliseconds per call.
@@ -319,7 +185,7 @@ def configure_torch() -> None:
 
 
 def run(argv: list[str] | None = None) -> None:
-    _freeze_once()
+    models.freeze_imports_once()
     # An emoji icon is drawn in the page; a ":material/…:" one made the browser fetch it from fonts.gstatic.com.
     st.set_page_config(page_title="Inside a VAE", page_icon="🙂", layout="wide")
     # At 1280×720 (a projector) Streamlit's 6rem of space above the page and 5rem at each side left the tab bar
@@ -327,8 +193,7 @@ def run(argv: list[str] | None = None) -> None:
     st.html("<style>[data-testid=stMainBlockContainer]{padding:3rem 2rem 4rem}</style>")
     configure_torch()
 
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    choices = checkpoint_choices(args.checkpoint, args.checkpoint_dirs)
+    args, choices = catalog.offered(argv)
     chosen, messages = _choose_checkpoint(choices)
 
     pending = st.session_state.pop("pending", None)
@@ -342,12 +207,12 @@ def run(argv: list[str] | None = None) -> None:
             st.warning(args.error)
     if chosen is None:
         dirs = "".join(f", nor does {d}" for d in args.checkpoint_dirs)
-        st.error(f"No checkpoint to open: {CHECKPOINT_DIR} holds no .pt file{dirs}. Train one "
+        st.error(f"No checkpoint to open: {catalog.CHECKPOINT_DIR} holds no .pt file{dirs}. Train one "
                  "(python -m train --data-dir DIR --out checkpoints/celeba64.pt) or pass "
                  "`streamlit run app.py -- --checkpoint PATH` or `-- --checkpoint-dir FOLDER`.")
         st.stop()
     try:
-        model = load_model(choices[chosen])
+        model = models.load_model(choices[chosen])
     except CheckpointError as e:
         st.error(f"This checkpoint cannot be opened. {e}")
         if len(choices) > 1:
@@ -355,7 +220,7 @@ def run(argv: list[str] | None = None) -> None:
         st.stop()
     st.session_state["data_dirs"] = args.data_dirs  # for the reconstruction view
 
-    ckpt_id = None if chosen == default_choice(choices) else chosen
+    ckpt_id = None if chosen == catalog.default_choice(choices) else chosen
     if pending is not None:
         _first_state(model, pending[0], [], ckpt_id)
     elif STATE not in st.session_state:
@@ -398,5 +263,5 @@ def run(argv: list[str] | None = None) -> None:
     for tab, view in zip(tabs, VIEWS):
         if tab.open:  # only the visible view runs
             with tab:
-                view.draw(model)
+                views.draw(view, model)
     sync_url()

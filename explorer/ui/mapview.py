@@ -12,7 +12,8 @@ import plotly.colors as pc
 import plotly.graph_objects as go
 import streamlit as st
 
-from explorer import latent, sprites, typicality, urlstate
+from explorer import latent, urlstate
+from explorer.analysis import sprites, typicality
 from explorer.imaging import png_bytes
 from explorer.ui import directions, facemap
 from explorer.ui.common import Model, bind, bound, set_base, show_faces, state, sync_url
@@ -32,7 +33,7 @@ _TYPICAL: dict[int, tuple] = {}
 
 
 def encodings_typicality(bundle) -> np.ndarray:
-    """(N,) each encoding's typicality percentile among the encodings (explorer.typicality's scale). Without a
+    """(N,) each encoding's typicality percentile among the encodings (explorer.analysis.typicality's scale). Without a
     fitted density the score is the distance to the nearest encoding, which must be another one's: scored as
     an outside z, every encoding would be at distance 0 from itself."""
     import weakref

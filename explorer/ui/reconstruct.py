@@ -1,5 +1,5 @@
 """Reconstruction: the faces in a photo (an upload, a camera snapshot or one of the example photos that ship
-with the project, explorer/photos), each found and aligned to CelebA's framing (explorer.faces), as the model
+with the project, explorer/faces/photos), each found and aligned to CelebA's framing (explorer.faces), as the model
 sees it after preprocessing, beside its reconstruction from the posterior mean; with --data-dir (one or several
 folders), dataset faces beside theirs."""
 from __future__ import annotations
@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 
 from explorer.celeba import CelebAError, open_celeba
-from explorer import photos as examples
+from explorer.faces import photos as examples
 from explorer.faces import FaceDetectorError
 from explorer.imaging import image_grid, png_bytes, to_uint8_images
-from explorer.ui import uploads
+from explorer import uploads
 from explorer.ui.common import Model, image, set_base, show_faces, sync_url
 from explorer.urlstate import FaceRef
 
@@ -56,7 +56,7 @@ def _photos() -> list[tuple[str, bytes]]:
     photos = [(f.name, f.getvalue()) for f in files or []]
     chosen = st.pills("No photo at hand? Try an example", list(examples.PHOTOS), selection_mode="multi",
                       key="recon_examples", format_func=lambda n: n.rsplit(".", 1)[0].replace("_", " ").title(),
-                      help="Public-domain portraits that ship with the app (explorer/photos/README.md says where "
+                      help="Public-domain portraits that ship with the app (explorer/faces/photos/README.md says where "
                            "they come from); they go through the same face finding and alignment as an upload.")
     photos += [(f"example: {n}", examples.read(n)) for n in chosen or []]
     # The camera asks the browser for permission as soon as it is drawn, so it waits behind a toggle.

@@ -1,15 +1,15 @@
 """The latent-structure scorecard and the attribute classifier's verdicts, as the views draw them: one table in
 Diagnostics, two side by side in Compare, an edit's side effects in the arithmetic view, and what each
-dimension's traversal changes in Dimensions × attributes. The numbers come from explorer.scorecard and
-explorer.classifier; this module only draws (and caches) them."""
+dimension's traversal changes in Dimensions × attributes. The numbers come from explorer.analysis.scorecard and
+explorer.analysis.classifier; this module only draws (and caches) them."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import scorecard as sc
-from explorer.classifier import effect_text, side_effects, traversal_effects
+from explorer.analysis import scorecard as sc
+from explorer.analysis.classifier import effect_text, side_effects, traversal_effects
 from explorer.ui.common import Model
 
 NO_CLASSIFIER = ("This checkpoint carries no attribute classifier, so what an edit changes cannot be judged here; "

@@ -17,24 +17,23 @@ def warm_up(argv: list[str]):
     """Import every view and load the checkpoint the page opens by default into the shared cache.
     Returns that model (None when there is none to load)."""
     t0 = time.perf_counter()
-    from explorer import CheckpointError, latent
-    from explorer.ui import main
-    from explorer.ui.views import VIEWS
+    from explorer import CheckpointError, catalog, latent
+    from explorer.ui import main, models, views
+    from explorer.urlstate import VIEWS
 
     for view in VIEWS:
-        view.module()
+        views.module(view)
     try:  # the page icon is an emoji: Streamlit's emoji table compiles a large regex on first use (0.3 s)
         importlib.import_module("streamlit.emojis")
     except ImportError:  # a Streamlit without it: nothing to warm
         pass
-    args = main.parse_args(argv)
-    choices = main.checkpoint_choices(args.checkpoint, args.checkpoint_dirs)
-    default = main.default_choice(choices)
+    _, choices = catalog.offered(argv)
+    default = catalog.default_choice(choices)
     if default is None:
         return None  # the page explains how to get a checkpoint
     main.configure_torch()
     try:
-        model = main.load_model(choices[default])
+        model = models.load_model(choices[default])
     except CheckpointError as e:
         print(f"[explorer] warm-up: {e} (the page will say so)", file=sys.stderr, flush=True)
         return None
@@ -47,12 +46,19 @@ def warm_up(argv: list[str]):
 async def lifespan(app):
     from explorer.ui.live import serve
 
-    serve.mark_served()  # the routes of app.py now answer: pages may decode in the browser
+    # The live decoders' state lives as long as the server: made here, not when the routes are built (as
+    # `discover_asgi_app` does, which serves nothing yet), and closed when it stops.
+    decoders = serve.LiveDecoders()
+    serve.install(decoders)  # the routes of app.py now answer: pages may decode in the browser
     model = await asyncio.to_thread(warm_up, sys.argv[1:])
     if model is not None:
         # The decoder for the browser: read from the cache, or exported in the background on a
         # checkpoint's first run (seconds), so the server answers at once; pages decode on the server
         # until it is ready, then switch to live by themselves.
-        serve.start_export(model)
-        serve.set_default(model)  # pages of this checkpoint fetch its decoder from their HTML's first line
-    yield
+        decoders.start_export(model)
+        decoders.default = model.key  # pages of this checkpoint fetch its decoder from their HTML's first line
+    try:
+        yield
+    finally:
+        serve.install(None)
+        decoders.close()

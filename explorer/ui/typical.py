@@ -1,4 +1,4 @@
-"""How typical the face on show is (explorer.typicality), drawn beside it: a percentile, and a one-line
+"""How typical the face on show is (explorer.analysis.typicality), drawn beside it: a percentile, and a one-line
 warning once z has left the encodings. For the live views also the percentile along each control's range
 with the other controls where they are, so the page can update the number while a control is dragged."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import streamlit as st
 
-from explorer import typicality
+from explorer.analysis import typicality
 from explorer.ui.common import Model
 
 PROFILE_POINTS = 41  # percentiles along a control's range for the page; it interpolates between them

@@ -4,7 +4,7 @@ Python only on release.
 
     app.py ──serve.routes()──► /live/ort-<version>/…   the runtime (vendor/, fetched by scripts/fetch_ort_web.py)
                                /live/decoder/<file>    the checkpoint's decoder as ONNX (explorer.onnx_export,
-                                                       exported by serve.start_export in a background thread)
+                                                       exported by serve.LiveDecoders in a background thread)
     a view ──component.mount()──► live.js in the page: sliders / pad → z → ort session → canvas
                          └─ on release: a trigger value ("release") → the view's callback → ViewState → URL
 

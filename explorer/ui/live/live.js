@@ -12,14 +12,17 @@
 //   typical (optional, explorer/ui/typical.py): how typical each main face is, shown under it (see showTypical).
 // Triggers: "release" {values: {id: value}} when a control is let go; "failed" "reason" when the runtime
 // cannot start (Python then draws this view on the server).
-// Measurements for tests and the bench: window.__vaeLive[name] = {ready, error, frames (distinct faces drawn),
+// Measurements for tests and the bench, exposed only where they asked for them before the page loaded
+// (window.__vaeLiveStats = true, by Playwright's add_init_script): window.__vaeLive[name] = {ready, error, frames (distinct faces drawn),
 // frameTimes, decodeMs (main face), strips (whole strips drawn), stripMs (the last strip's time, ms), lane
 // (where main faces decode: "worker", then "inline" or "worker only"), inlineMs (a face on the page's
 // thread, when tried), firstFace (performance.now() of the first face: ms since the page opened), idle}.
 
 const RUNTIME = { boot: null, queues: {} }; // queues: lane -> the promise of its last decode
 const INLINE = "inline"; // boot.mjs's lane that decodes on the page's thread
-const timing = (window.__vaeLiveTiming = window.__vaeLiveTiming || {}); // ms, for the bench (shared with boot.mjs)
+const MEASURED = window.__vaeLiveStats === true; // the tests' and the bench's flag (see above)
+const timing = MEASURED ? (window.__vaeLiveTiming = window.__vaeLiveTiming || {}) : {}; // ms, shared with boot.mjs
+const STATS = MEASURED ? (window.__vaeLive = window.__vaeLive || {}) : {};
 const INLINE_MAX_MS = 16; // a face slower than this on the page's thread would hold it for a whole frame
 const STRIP_EVERY_MS = 150; // while dragging, the strip is redrawn this often (the main face on every move)
 const PAD = 2; // pixels between faces, as in explorer.imaging.image_grid
@@ -43,8 +46,7 @@ function serial(lane, fn) {
 }
 
 function stats(key) {
-  window.__vaeLive = window.__vaeLive || {};
-  return (window.__vaeLive[key] = window.__vaeLive[key] || { ready: false, error: null, frames: 0, draws: 0, strips: 0,
+  return (STATS[key] = STATS[key] || { ready: false, error: null, frames: 0, draws: 0, strips: 0,
                                                               decodeMs: [], frameTimes: [], firstFace: null, values: null,
                                                               idle: false });
 }

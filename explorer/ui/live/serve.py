@@ -27,12 +27,58 @@ RUNTIME_FILES = {
     "ort-wasm-simd-threaded.wasm": ("ort-wasm-simd-threaded.wasm.gz", "application/wasm", {"Content-Encoding": "gzip"}),
 }
 
-_served = False  # True once app.py's server started with routes(): only then can the page fetch the files
-_exports: dict[str, Path] = {}  # file name under DECODER_PREFIX -> ONNX file (only these are served)
-_futures: dict[str, Future] = {}  # model.key -> export in progress or done
-_default: str | None = None  # model.key of the checkpoint a page opens without ?ckpt= (set by the lifespan)
-_lock = threading.Lock()
-_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-export")
+
+
+class LiveDecoders:
+    """The server's live-decoder state, one object that app.py's lifespan (explorer/ui/server.py) makes, installs
+    and closes: the decoders exported so far and those under way, and which checkpoint pages open by default.
+    While none is installed (a script run without ``streamlit run app.py``, AppTest) there is nothing to serve,
+    and the views decode on the server."""
+
+    def __init__(self):
+        self.exports: dict[str, Path] = {}  # file name under DECODER_PREFIX -> ONNX file (only these are served)
+        self.futures: dict[str, Future] = {}  # model.key -> export in progress or done
+        self.default: str | None = None  # model.key of the checkpoint a page opens without ?ckpt=
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-export")
+
+    def start_export(self, model) -> Future:
+        """Export (or find in the cache) the decoder of ``model`` in a background thread, once per
+        checkpoint version: the first export takes seconds, and the page must not wait for it."""
+        with self._lock:
+            fut = self.futures.get(model.key)
+            if fut is None:
+                fut = self.futures[model.key] = self._pool.submit(self._export, model)
+            return fut
+
+    def _export(self, model) -> str:
+        from explorer.onnx_export import decoder_onnx
+
+        path = decoder_onnx(model.vae)
+        _read(path, gzipped=True)  # before any page asks for it
+        self.exports[path.name] = path
+        print(f"[explorer] live decoder ready: {path}", file=sys.stderr, flush=True)
+        return DECODER_PREFIX + path.name
+
+    def default_decoder_url(self) -> str | None:
+        fut = self.futures.get(self.default) if self.default else None
+        return fut.result() if fut is not None and fut.done() and fut.exception() is None else None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+_installed: LiveDecoders | None = None  # the lifespan's object; routes and pages reach it through current()
+
+
+def install(decoders: LiveDecoders | None) -> None:
+    """The lifespan's: the routes of app.py answer from now on (None when the server stops)."""
+    global _installed
+    _installed = decoders
+
+
+def current() -> LiveDecoders | None:
+    return _installed
 
 
 # --------------------------------------------------------------------------------------------
@@ -59,7 +105,8 @@ def routes() -> list:
         return Response(_read(HERE / "boot.mjs"), media_type="text/javascript", headers={"Cache-Control": "no-cache"})
 
     async def decoder(request):
-        path = _exports.get(request.path_params["name"])
+        live = current()
+        path = live.exports.get(request.path_params["name"]) if live is not None else None
         if path is None or not path.is_file():
             return PlainTextResponse("not found", status_code=404)
         if "gzip" in request.headers.get("accept-encoding", ""):
@@ -155,47 +202,15 @@ class BootScript:
         await self.app(scope, receive, edit)
 
 
-def mark_served() -> None:
-    """Called by the server's lifespan (explorer/ui/server.py), not by routes(): building the routes
-    (as `discover_asgi_app` does) serves nothing yet."""
-    global _served
-    _served = True
-
-
-def set_default(model) -> None:
-    """The checkpoint pages open by default: its decoder is prefetched from the HTML's first line."""
-    global _default
-    _default = model.key
-
-
 def default_decoder_url() -> str | None:
-    fut = _futures.get(_default) if _default else None
-    return fut.result() if fut is not None and fut.done() and fut.exception() is None else None
-
-
-def start_export(model) -> Future:
-    """Export (or find in the cache) the decoder of ``model`` in a background thread, once per
-    checkpoint version: the first export takes seconds, and the page must not wait for it."""
-    with _lock:
-        fut = _futures.get(model.key)
-        if fut is None:
-            fut = _futures[model.key] = _pool.submit(_export, model)
-        return fut
-
-
-def _export(model) -> str:
-    from explorer.onnx_export import decoder_onnx
-
-    path = decoder_onnx(model.vae)
-    _read(path, gzipped=True)  # before any page asks for it
-    _exports[path.name] = path
-    print(f"[explorer] live decoder ready: {path}", file=sys.stderr, flush=True)
-    return DECODER_PREFIX + path.name
+    live = current()
+    return live.default_decoder_url() if live is not None else None
 
 
 def pending(model) -> bool:
     """True while this model's export runs (the page then waits for it)."""
-    fut = _futures.get(model.key)
+    live = current()
+    fut = live.futures.get(model.key) if live is not None else None
     return fut is not None and not fut.done()
 
 
@@ -204,11 +219,12 @@ def status(model, off: str | None = None, wait: float = 0.0) -> tuple[str | None
     this session's browser gave for not running the decoder, if it did."""
     if not live_enabled():
         return None, "live preview turned off (EXPLORER_LIVE=0)"
-    if not _served:
+    live = current()
+    if live is None:
         return None, "live preview needs the app started with `streamlit run app.py`"
     if off:
         return None, f"live preview off in this browser ({off})"
-    fut = start_export(model)
+    fut = live.start_export(model)
     try:
         return fut.result(timeout=wait), None
     except FutureTimeout:
