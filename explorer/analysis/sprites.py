@@ -131,14 +131,18 @@ def sheet_bytes(sheet: np.ndarray, fmt: str = "JPEG", quality: int = 90) -> byte
     return buf.getvalue()
 
 
-def bundled(decode, mu) -> dict:
+BUNDLED_QUALITY = 80  # JPEG quality of the sheet in a checkpoint: 8,000 faces of 24 px take 1.6 MB (2.2 MB at 90)
+
+
+def bundled(decode, mu, quality: int = BUNDLED_QUALITY) -> dict:
     """The map's faces as the analysis bundle carries them (train.export decodes them once, so the app's first
     "Faces" toggle reads a sheet instead of decoding every encoding: 49 s for 8,000 faces on this machine):
-    the JPEG sprite sheet of the thumbnails decoded from ``mu`` as the bundle stores it (float16), and their side."""
+    the JPEG sprite sheet of the thumbnails decoded from ``mu`` as the bundle stores it (float16), and their side.
+    The shipped checkpoints must stay small, hence a lower quality than the sheet the app makes itself."""
     mu16 = np.asarray(mu, np.float16).astype(np.float32)  # what the app would decode from the stored bundle
     size = thumb_size(len(mu16))
     thumbs, _ = decode_thumbnails(decode, mu16, size)
-    return {"jpeg": sheet_bytes(sprite_sheet(thumbs)[0]), "size": size}
+    return {"jpeg": sheet_bytes(sprite_sheet(thumbs)[0], quality=quality), "size": size}
 
 
 def unbundled(data: dict, n: int) -> np.ndarray:
