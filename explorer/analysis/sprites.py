@@ -131,7 +131,9 @@ def sheet_bytes(sheet: np.ndarray, fmt: str = "JPEG", quality: int = 90) -> byte
     return buf.getvalue()
 
 
-BUNDLED_QUALITY = 80  # JPEG quality of the sheet in a checkpoint: 8,000 faces of 24 px take 1.6 MB (2.2 MB at 90)
+# The sheet a checkpoint carries: thumbnails of at most 24 px, at JPEG quality 80 (8,000 faces take 1.6 MB; at
+# quality 90, 2.2 MB; 5,000 faces at 32 px would take more than 8,000 at 24), so the shipped files stay small.
+BUNDLED_THUMB, BUNDLED_QUALITY = 24, 80
 
 
 def bundled(decode, mu, quality: int = BUNDLED_QUALITY) -> dict:
@@ -140,7 +142,7 @@ def bundled(decode, mu, quality: int = BUNDLED_QUALITY) -> dict:
     the JPEG sprite sheet of the thumbnails decoded from ``mu`` as the bundle stores it (float16), and their side.
     The shipped checkpoints must stay small, hence a lower quality than the sheet the app makes itself."""
     mu16 = np.asarray(mu, np.float16).astype(np.float32)  # what the app would decode from the stored bundle
-    size = thumb_size(len(mu16))
+    size = min(thumb_size(len(mu16)), BUNDLED_THUMB)
     thumbs, _ = decode_thumbnails(decode, mu16, size)
     return {"jpeg": sheet_bytes(sprite_sheet(thumbs)[0], quality=quality), "size": size}
 

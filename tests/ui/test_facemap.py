@@ -129,6 +129,7 @@ def test_the_bundled_sprite_sheet_gives_back_each_face_at_its_place():
     thumbs = sprites.unbundled(packed, len(mu))
     want, _ = sprites.decode_thumbnails(decode, mu.astype(np.float16).astype(np.float32), packed["size"])
     assert thumbs.shape == want.shape == (90, packed["size"], packed["size"], 3)
+    assert packed["size"] == sprites.BUNDLED_THUMB < sprites.thumb_size(90)  # a checkpoint's sheet stays small
     assert np.abs(thumbs.astype(int) - want.astype(int)).mean() < 3  # JPEG (quality 80): close, not equal
     # face i is at place i: each thumbnail is nearer its own face than any other
     err = np.abs(thumbs[:, None].astype(int) - want[None].astype(int)).mean(axis=(2, 3, 4))
