@@ -19,8 +19,12 @@ Per checkpoint:
   Two judges (JUDGES below), each with its recall and false positives on the real valid images, and a
   ceiling: how often it sees the attribute in the model's own reconstructions of faces that have it.
   Then the same for each kind of Wearing_Hat and Eyeglasses (explorer.analysis.kinds), found on the train encodings.
+- the arithmetic view's first face: each direction kind at weights of ¼ to 2½ class gaps, and start rules (the
+  largest share that keeps the edited z typical, the app's rule among them), judged by the class-balanced
+  judge, with the share of edited z that stay typical.
 - samples: the classifier's attribute frequencies on 1,000 samples from N(0, I) and from the density
-  fitted to the encodings (explorer.analysis.density), against its frequencies on the real valid images.
+  fitted to the encodings (explorer.analysis.density), against its frequencies on the real valid images and
+  on the model's reconstructions of them (what the decoder can draw at all).
 - sample quality: the Fréchet distance (as FID, Heusel et al. 2017, with the calibrated judge's pooled
   features in place of Inception's, which would need a download) between the real valid faces and 1,000
   samples from N(0, τ²I) at τ = 1 and 0.8 and from the fitted density; its floor (one half of the valid faces
@@ -43,7 +47,8 @@ import torch
 
 from explorer import load_checkpoint
 from explorer.celeba import open_celeba
-from explorer.latent import attribute_directions, direction_aucs, held_directions, mean_difference_directions
+from explorer.latent import (EDIT_START_SHARES, attribute_directions, direction_aucs, held_directions,
+                             mean_difference_directions)
 from train.export import encode_cache
 from train.losses import kl_per_dim
 from train.prepare import load_or_build_cache
@@ -51,6 +56,13 @@ from train.prepare import load_or_build_cache
 KEY_ATTRIBUTES = ["Smiling", "Male", "Eyeglasses", "Blond_Hair", "Black_Hair", "Bangs", "Wearing_Hat",
                   "Mouth_Slightly_Open"]
 EDIT_STRENGTH = 2.0
+# the arithmetic view's first face: weights as shares of the attribute's class gap (the app's unit), and the
+# shares its start_weight tries, largest first, keeping the first whose edited z stays typical
+# start rules to compare, each its shares largest first; the app's (explorer.latent.EDIT_START_SHARES) among them
+START_RULES = tuple(dict.fromkeys([EDIT_START_SHARES, (1.0, 0.75, 0.5, 0.25), (1.5, 1.0, 0.75, 0.5, 0.25),
+                                   (2.0, 1.5, 1.0, 0.75, 0.5, 0.25)]))
+SHARES = tuple(sorted({0.25, 0.5, 1.0, 1.5, 2.0, 2.5, *(v for rule in START_RULES for v in rule)}))
+STRENGTH_FACES = 1000  # valid faces per attribute in the strength sweep (the first that lack it)
 N_SAMPLES = 1000
 # Two judges, the same CNN trained two ways (bench/attribute_classifier.py): "calibrated" answers "how likely
 # is the attribute, given how rare it is" and misses most real hats; "class-balanced" answers "does the face
@@ -103,12 +115,12 @@ def judge_features(clf, images, batch: int = 512) -> np.ndarray:
 
 def frechet(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance of the Gaussians fitted to two feature sets: |m_a − m_b|² + Tr(S_a + S_b − 2 (S_a S_b)^½)."""
-    from scipy import linalg
-
     ma, mb = a.mean(0), b.mean(0)
     sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root, _ = linalg.sqrtm(sa @ sb, disp=False)
-    return float(((ma - mb) ** 2).sum() + np.trace(sa + sb - 2 * np.real(root)))
+    # Tr (S_a S_b)^½ is the sum of the square roots of S_a S_b's eigenvalues (real and ≥ 0 for two covariances,
+    # up to rounding): no matrix square root, whose SciPy signature is changing
+    root_trace = np.sqrt(np.clip(np.linalg.eigvals(sa @ sb).real, 0, None)).sum()
+    return float(((ma - mb) ** 2).sum() + np.trace(sa + sb) - 2 * root_trace)
 
 
 def pca_gaussian_samples(cache, tr, k: int, n: int, seed: int = 0) -> torch.Tensor:
@@ -213,6 +225,62 @@ def kind_report(r: dict, clf) -> list[dict]:
     return list(rows.values())
 
 
+def strength_report(r: dict, clf) -> list[dict]:
+    """The arithmetic view's first face, measured. On (at most STRENGTH_FACES) valid faces that lack each key
+    attribute: z + w·d/|d| (explorer.latent.edit, as the app edits) for each direction kind, with the weight
+    w = share × the attribute's class gap |mean(μ | a) − mean(μ | not a)|, judged as edit_report's; plus the
+    share of edited z that stay typical (explorer.analysis.typicality, on the checkpoint's bundle), and the
+    start rules (explorer.ui.arithmetic.start_weight: the largest of a rule's shares that stays typical, per
+    face; START_RULES, the app's among them). One row per (kind, share or rule), each the mean over the key
+    attributes."""
+    from attribute_classifier import probabilities
+    from explorer.analysis import typicality
+    from explorer.latent import edit
+
+    cache, vae = r["cache"], r["vae"]
+    names = list(cache.attribute_names)
+    plain, balanced, _ = attribute_directions(r["mu_tr"], cache.attributes[r["tr"]])
+    kinds = {"balanced": balanced, "others-fixed": held_directions(r["mu_tr"], cache.attributes[r["tr"]]),
+             "plain": plain}
+    attrs_va = cache.attributes[r["va"]]
+    p0 = unedited(r, clf)
+    cells: dict = {}
+    for name in KEY_ATTRIBUTES:
+        j = names.index(name)
+        lack = np.flatnonzero(attrs_va[:, j] == 0)[:STRENGTH_FACES]
+        others = [k for k in range(len(names)) if k != j]
+        gap = float(np.linalg.norm(plain[j]))
+        for kind, dirs in kinds.items():
+            shown, drift, typical = {}, {}, {}
+            for share in SHARES:
+                z = edit(r["mu_va"][lack], dirs[j:j + 1], [share * gap])
+                p = probabilities(clf, decode_all(vae, z))
+                shown[share] = p[:, j] > 0.5
+                drift[share] = np.abs(p[:, others] - p0[lack][:, others]).mean(1)
+                typical[share] = typicality.percentile(vae.bundle, z) >= typicality.ATYPICAL
+            # each start rule per face: the first of its shares that stays typical, else its last
+            rules = {}
+            for rule in START_RULES:
+                pick = np.full(len(lack), rule[-1])
+                for share in reversed(rule):
+                    pick = np.where(typical[share], share, pick)
+                rules[rule] = {k: np.choose([rule.index(v) for v in pick], [src[sh] for sh in rule])
+                               for k, src in (("shown", shown), ("drift", drift), ("typical", typical))}
+                rules[rule]["weight"] = pick * gap
+            for share in (*SHARES, *START_RULES):
+                c = cells.setdefault((kind, share), {"shown": [], "drift": [], "typical": [], "weight": []})
+                if share in rules:
+                    for k in c:
+                        c[k].append(float(np.mean(rules[share][k])))
+                else:
+                    c["shown"].append(float(shown[share].mean()))
+                    c["drift"].append(float(drift[share].mean()))
+                    c["typical"].append(float(typical[share].mean()))
+                    c["weight"].append(share * gap)
+    return [{"kind": kind, "share": share, **{k: float(np.mean(v)) for k, v in c.items()}}
+            for (kind, share), c in cells.items()]
+
+
 def sample_report(r: dict, clf) -> dict:
     """Attribute frequencies (classifier probability > 0.5) of N_SAMPLES faces from each source."""
     from attribute_classifier import probabilities
@@ -229,6 +297,7 @@ def sample_report(r: dict, clf) -> dict:
         out[label] = (probabilities(clf, decode_all(vae, z.astype(np.float32))) > 0.5).mean(0)
     # the same judge on the real valid images, so its own biases cancel in the comparison
     real = torch.from_numpy(np.ascontiguousarray(r["cache"].images[r["va"]]))
+    out["reconstructions of the valid images"] = (unedited(r, clf) > 0.5).mean(0)
     out["data (valid images)"] = (probabilities(clf, real) > 0.5).mean(0)
     return out
 
@@ -315,6 +384,22 @@ def main():
                 for e in by_kind:
                     print(f"| {e['kind']} | {e['train faces']} | {e['faces']} | "
                           + " | ".join(f"{e[k]:.1%} | {e[k + '_drift']:.3f}" for k in kinds) + " |")
+            if kind == "class-balanced":
+                print(f"\n**{r['name']}, the {kind} judge: the arithmetic view's first face** (the first "
+                      f"{STRENGTH_FACES:,} valid faces lacking each key attribute; z + w·d/|d| with w a share of the "
+                      f"attribute's class gap; typical: the edited z at or above the 1st percentile of the bundle's "
+                      f"encodings; a start rule takes, per face, the largest of its shares that stays typical; "
+                      f"means over the 8 attributes)\n")
+                print("| direction | weight (class gaps) | mean weight | edit shown | drift of the other 39 | "
+                      "edited z typical |\n|---|---|---|---|---|---|")
+                for e in strength_report(r, clf):
+                    if isinstance(e["share"], tuple):
+                        mark = " (the app's)" if e["share"] == EDIT_START_SHARES else ""
+                        share = "start rule " + "/".join(f"{v:g}" for v in e["share"]) + mark
+                    else:
+                        share = f"{e['share']:g}"
+                    print(f"| {e['kind']} | {share} | {e['weight']:.2f} | {e['shown']:.1%} | {e['drift']:.3f} | "
+                          f"{e['typical']:.1%} |")
         # frequencies want the calibrated judge: its P > 0.5 rate follows how common an attribute is
         clf = judges["calibrated"]
         d = distance_report(r, clf, pca_gaussian_samples(r["cache"], r["tr"], r["latent_dim"], N_SAMPLES))
@@ -327,7 +412,7 @@ def main():
         s = sample_report(r, clf)
         print(f"\n**{r['name']}: attribute frequencies the classifier sees in {N_SAMPLES:,} samples** "
               f"(density {s['density']})\n")
-        srcs = ["N(0, I)", "fitted density", "data (valid images)"]
+        srcs = ["N(0, I)", "fitted density", "reconstructions of the valid images", "data (valid images)"]
         print("| source | " + " | ".join(KEY_ATTRIBUTES) + " | mean abs. gap to the data (40) |")
         print("|---|" + "---|" * (len(KEY_ATTRIBUTES) + 1))
         for src in srcs:
