@@ -15,8 +15,13 @@ __all__ = [
     "sample_z", "sample_face", "lerp", "slerp", "interpolate", "unit", "edit", "strength_strip", "analogy",
     "roc_auc", "direction_aucs", "mean_difference_directions", "attribute_directions", "held_directions",
     "direction_of", "heldout_direction_aucs", "dims_by_kl", "dims_by_information",
-    "traversal", "selection_mean", "face_vector",
+    "traversal", "selection_mean", "face_vector", "EDIT_START_SHARES",
 ]
+
+# The weight a newly chosen edit starts at, in shares of its attribute's class gap, largest first: the app
+# takes the first share whose edited face stays typical (explorer.ui.arithmetic.start_weight). Chosen by the
+# "first face" table of bench/bench_quality.py (checkpoints/README.md), where the judge sees each share's edit.
+EDIT_START_SHARES = (2.0, 1.5, 1.0, 0.75, 0.5, 0.25)
 
 
 def _f32(x) -> np.ndarray:

@@ -78,10 +78,11 @@ def _gap(model: Model, name: str) -> float:
 
 
 def start_weight(model: Model, name: str, sign: int, edit: dict, base: np.ndarray) -> float:
-    """The weight a newly chosen direction starts at: its class gap (the step that carries the mean face
-    without the attribute to the mean face with it), or the largest of ¾, ½, ¼ of it that keeps the edited
-    face at or above the typicality threshold (explorer.analysis.typicality), so the first face shows the edit
-    without leaving the data. Signed by ``sign``; on the URL's grid of quarter steps."""
+    """The weight a newly chosen direction starts at: the largest of latent.EDIT_START_SHARES (2 down to ¼) of
+    its class gap (the step that carries the mean face without the attribute to the mean face with it) that keeps the
+    edited face at or above the typicality threshold (explorer.analysis.typicality), so the first face shows
+    the edit without leaving the data; the smallest share where none does. Signed by ``sign``; on the URL's
+    grid of quarter steps."""
     lo, hi = urlstate.WEIGHT_RANGE
     gap = _gap(model, name)
     names = edit_names(model)
@@ -89,7 +90,7 @@ def start_weight(model: Model, name: str, sign: int, edit: dict, base: np.ndarra
     others = [n for n in edit if n != name]
     z = latent.edit(base, dirs[[names.index(n) for n in others]], [edit[n] for n in others]) if others else base
     tries = []
-    for share in (1.0, 0.75, 0.5, 0.25):
+    for share in latent.EDIT_START_SHARES:
         w = urlstate.q(min(max(sign * max(round(share * gap * 4) / 4, 0.25), lo), hi))
         tries.append((w, latent.edit(z, dirs[[names.index(name)]], [w])))
     ps = typical.percentiles(model, np.stack([t[1] for t in tries]))
@@ -129,7 +130,8 @@ def _edit_section(model: Model) -> None:
                         placeholder=placeholder, select_all=False, wrap=True,
                         help="An attribute with kinds (Wearing Hat, Eyeglasses: see *Kinds* below) can be added "
                              "as one kind: its direction is fitted on the faces of that kind only. A new one starts "
-                             "at the largest share of its class gap that keeps the face inside the data.")
+                             "at twice its class gap, or at the largest step below that which keeps the face "
+                             "inside the data.")
     with c_kind:
         bind("arith_dir", s.direction)
         st.segmented_control("Directions", list(DIRECTION_KINDS), format_func=DIRECTION_KINDS.get, key="arith_dir",

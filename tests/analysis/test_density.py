@@ -230,9 +230,9 @@ def test_the_new_view_state_round_trips_through_the_url_and_defaults_stay_out():
 
     names = ["Smiling", "Male"]
     assert encode(ViewState()) == {}
-    s = ViewState(view="holes", density="fitted", score="corr", heat=12, grid=4)
+    s = ViewState(view="holes", density="prior", score="corr", heat=12, grid=4)  # "fitted" is the default
     params = encode(s)
-    assert params == {"view": "holes", "density": "fitted", "score": "corr", "heat": "12", "grid": "4"}
+    assert params == {"view": "holes", "density": "prior", "score": "corr", "heat": "12", "grid": "4"}
     back, messages = decode(params, 16, names)
     assert back == s and messages == []
     # validated against the model: no more heatmap dimensions or grid rows than it has

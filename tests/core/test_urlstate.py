@@ -68,7 +68,7 @@ def test_malformed_parameter_falls_back_and_says_so(params, field):
 
 def test_one_bad_parameter_does_not_spoil_the_others():
     state, messages = decode({"seed": "7", "tau": "hot", "view": "map", "zzz": "1"}, D, NAMES, 10)
-    assert (state.seed, state.tau, state.view) == (7, 0.8, "map")
+    assert (state.seed, state.tau, state.view) == (7, ViewState().tau, "map")
     assert len(messages) == 2 and "zzz" in messages[1]
 
 

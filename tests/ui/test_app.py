@@ -147,7 +147,7 @@ def test_every_view_runs(start, view):
 
 
 def test_sample_widgets_change_the_faces_and_the_url(start):
-    at = ok(start())
+    at = ok(start(density="prior"))  # N(0, τ²I); the fitted density's carry-on: test_app_density.py
     grid = images(at)[0]
     at.number_input(key="sample_seed").set_value(5).run()
     assert images(at)[0] != grid and at.query_params["seed"] == "5"
@@ -258,8 +258,8 @@ def test_arithmetic_edits_analogies_and_trust_table(start):
     assert table.iloc[0]["attribute"] == "Smiling" and table.iloc[0]["AUC"] > 0.75  # synthetic: Smiling moves z0
     assert table.iloc[0]["AUC others fixed"] > 0.75
     edited = images(at)[0]
-    at.segmented_control(key="arith_dir").set_value("held").run()
-    assert ok(at).query_params["direction"] == "held" and images(at)[0] != edited
+    at.segmented_control(key="arith_dir").set_value("balanced").run()  # "others fixed" is the default
+    assert ok(at).query_params["direction"] == "balanced" and images(at)[0] != edited
     analogy = images(at)[-1]
     at.selectbox(key="analogy_a_kind").set_value("zero").run()
     ok(at)

@@ -12,6 +12,7 @@ from explorer.checkpoint import atomic_torch_save
 from explorer.analysis.density import fit_density
 from explorer.ui import dimattr
 from test_app import D, SMILING, button, ckpt, image_captions, images, make_checkpoint_file, ok, start  # noqa: F401
+from test_app_newuser import captions
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +43,12 @@ def test_optional_bundle_fields_round_trip_and_old_bundles_still_load(ckpt, full
 
 
 def test_sample_view_draws_from_the_fitted_density(start):
-    at = ok(start())
+    at = ok(start(density="prior"))
     prior = images(at)[0]
+    assert at.query_params["density"] == "prior"
     at.segmented_control(key="sample_density").set_value("fitted").run()
     ok(at)
-    assert at.query_params["density"] == "fitted" and images(at)[0] != prior
+    assert "density" not in at.query_params and images(at)[0] != prior  # the default stays out of the link
     assert "fitted density" in image_captions(at)
     assert [d.label for d in at.get("download_button")]  # the grid downloads as PNG
     fitted = images(at)[0]
@@ -60,7 +62,17 @@ def test_sample_view_draws_from_the_fitted_density(start):
     again = ok(start(**dict(at.query_params), view="sample"))
     assert images(again)[0] == images(at)[0]
     at.segmented_control(key="sample_density").set_value("prior").run()
-    assert "density" not in ok(at).query_params  # the default stays out of the link
+    assert ok(at).query_params["density"] == "prior"
+
+
+def test_the_first_look_is_the_measured_default(start):
+    """The Sample view opens on the source and τ that bench_quality measured nearest real faces (the fitted
+    density at τ = 1), and says so; a checkpoint whose bundle cannot fit one falls back to N(0, I)."""
+    at = ok(start())
+    assert at.segmented_control(key="sample_density").value == "fitted"
+    assert at.session_state["vs"].tau == 1.0
+    assert "Gaussian mixture fitted to the encoded faces" in captions(at)
+    assert "fitted density, seed 0, τ = 1" in image_captions(at)
 
 
 def test_dimattr_view_heatmap_traversal_and_grid(start):
@@ -141,4 +153,4 @@ def test_bad_new_url_parameters_fall_back(start):
     for name in ("density=", "score=", "heat=", "grid="):
         assert name in text
     s = at.session_state["vs"]
-    assert (s.density, s.score, s.heat, s.grid) == ("prior", "auc", 32, 8)
+    assert (s.density, s.score, s.heat, s.grid) == ("fitted", "auc", 32, 8)

@@ -38,7 +38,7 @@ def test_arithmetic_adds_one_attribute_at_a_typical_weight_and_takes_one_away(st
     edit = at.session_state["vs"].edit
     assert list(edit) == ["Wearing_Hat"] and edit["Wearing_Hat"] > 0
     bundle = load_checkpoint(ckpt).bundle
-    assert typicality.percentile(bundle, _edited(at, bundle))[0] >= typicality.ATYPICAL
+    assert typicality.percentile(bundle, _edited(at, ckpt))[0] >= typicality.ATYPICAL
     at.multiselect(key="arith_minus").set_value(["Smiling"]).run()
     ok(at)
     edit = at.session_state["vs"].edit
@@ -54,31 +54,33 @@ def test_arithmetic_adds_one_attribute_at_a_typical_weight_and_takes_one_away(st
     assert ok(at).session_state["vs"].edit == {}
 
 
-def _edited(at: AppTest, bundle) -> np.ndarray:
-    """The edited face of the page's state, rebuilt from the bundle (balanced directions, unit length)."""
+def _edited(at: AppTest, ckpt) -> np.ndarray:
+    """The edited face of the page's state, rebuilt from the bundle (the state's kind of directions, unit length)."""
     from explorer import latent
+    from explorer.ui import arithmetic
 
     s = at.session_state["vs"]
-    names = list(bundle.attribute_names)
-    z0 = bundle.mu[s.base.index]
-    d = bundle.directions_balanced[[names.index(n) for n in s.edit]]
+    model = ui_models.load_model(ckpt)
+    z0 = model.bundle.mu[s.base.index]
+    d = arithmetic.directions(model, s.direction)[[model.edit_names.index(n) for n in s.edit]]
     return latent.edit(z0, d, list(s.edit.values()))
 
 
 def test_a_new_direction_starts_smaller_where_its_class_gap_would_leave_the_data(start, ckpt):
     """A face pushed near the edge by an existing edit: the next attribute starts at a share of its gap that
-    keeps the face above the threshold, where its whole gap would leave the data."""
+    keeps the face above the threshold, where the first share of the start rule would leave the data."""
     from explorer import latent
     from explorer.ui import arithmetic
 
     model = ui_models.load_model(ckpt)
-    names, dirs = model.edit_names, arithmetic.directions(model, "balanced")
+    names, dirs = model.edit_names, arithmetic.directions(model, model.defaults.direction)
     base = model.z_of(model.defaults.base)
-    gap = round(float(np.linalg.norm(arithmetic.directions(model, "mean")[names.index("Smiling")])) * 4) / 4
+    gap = round(latent.EDIT_START_SHARES[0]
+                * float(np.linalg.norm(arithmetic.directions(model, "mean")[names.index("Smiling")])) * 4) / 4
     pair = dirs[[names.index("Male"), names.index("Smiling")]]
     p = lambda m, w: typicality.percentile(model.bundle, latent.edit(base, pair, [m, w]))[0]  # noqa: E731
-    # an existing Male weight at which the face is inside the data, a quarter gap of Smiling keeps it there
-    # and the whole gap leaves it (found on this fixed checkpoint, not assumed)
+    # an existing Male weight at which the face is inside the data, a quarter of Smiling's first share keeps
+    # it there and the first share leaves it (found on this fixed checkpoint, not assumed)
     male = next(m for m in np.arange(-12, 12.25, 0.25)
                 if p(m, 0) >= typicality.ATYPICAL and p(m, 0.25 * gap) >= typicality.ATYPICAL > p(m, gap))
     at = ok(start(view="arithmetic", edit=f"Male:{male:g}"))
@@ -131,7 +133,7 @@ def test_an_edit_link_keeps_its_valid_items(start):
 # 5 and 6. A fitted-density sample is named as one; the caption says where z came from
 
 def test_a_fitted_sample_as_base_face_is_named_by_seed_tau_and_number(start):
-    at = ok(start(density="fitted", seed=4))
+    at = ok(start(density="fitted", seed=4, tau="0.8"))
     assert "Gaussian mixture fitted to the encoded faces" in captions(at)
     assert "N(0, τ²I)" not in captions(at)
     at.number_input(key="sample_pick").set_value(3).run()

@@ -272,7 +272,8 @@ def test_directions_download_as_npy_and_upload_with_a_clear_error(start, served)
     button = next(d for d in data if d.proto.id and "dir_export_dl" in d.proto.id)
     v = np.load(io.BytesIO(served(button)))
     model = ui_models.load_model(Path(sys.argv[sys.argv.index("--checkpoint") + 1]))
-    assert v.shape == (D,) and np.allclose(v, arithmetic.directions(model, "balanced")[model.edit_names.index("Smiling")])
+    kind = at.session_state["vs"].direction  # the page's kind of directions is what downloads
+    assert v.shape == (D,) and np.allclose(v, arithmetic.directions(model, kind)[model.edit_names.index("Smiling")])
 
     def upload(name, payload):
         at.file_uploader(key="dir_import").set_value((name, payload, "application/octet-stream")).run()
