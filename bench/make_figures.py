@@ -5,7 +5,7 @@
 Writes samples.png (64 faces from N(0, I)), samples-fitted.png (64 from the bundle's fitted density, when
 it has one), reconstructions.png (valid-partition faces over their
 reconstructions from mu) and edits.png (valid faces, each row: input, reconstruction, then one
-attribute toggled per column by its balanced direction, the app's default: added where the face lacks it,
+attribute toggled per column by its balanced direction: added where the face lacks it,
 removed where it has it, by 1.5 times the gap between the class means; the last columns do the same with
 each kind of hat, explorer.analysis.kinds), and hat-kinds.png (10 valid faces without a hat: reconstruction, then
 +Wearing_Hat and + each kind of hat at twice the class gap, one per row).
