@@ -56,9 +56,8 @@ from train.prepare import load_or_build_cache
 KEY_ATTRIBUTES = ["Smiling", "Male", "Eyeglasses", "Blond_Hair", "Black_Hair", "Bangs", "Wearing_Hat",
                   "Mouth_Slightly_Open"]
 EDIT_STRENGTH = 2.0
-# the arithmetic view's first face: weights as shares of the attribute's class gap (the app's unit), and the
-# shares its start_weight tries, largest first, keeping the first whose edited z stays typical
-# start rules to compare, each its shares largest first; the app's (explorer.latent.EDIT_START_SHARES) among them
+# the arithmetic view's first face: weights as shares of the attribute's class gap (the app's unit), and start
+# rules to compare, each its shares largest first; the app's (explorer.latent.EDIT_START_SHARES) among them
 START_RULES = tuple(dict.fromkeys([EDIT_START_SHARES, (1.0, 0.75, 0.5, 0.25), (1.5, 1.0, 0.75, 0.5, 0.25),
                                    (2.0, 1.5, 1.0, 0.75, 0.5, 0.25)]))
 SHARES = tuple(sorted({0.25, 0.5, 1.0, 1.5, 2.0, 2.5, *(v for rule in START_RULES for v in rule)}))
@@ -172,13 +171,22 @@ def unedited(r: dict, clf) -> np.ndarray:
     return cache[id(clf)]
 
 
+def train_directions(r: dict) -> dict:
+    """The three kinds of attribute directions fitted on the train encodings (balanced, held: others fixed,
+    plain), as the app's Directions control offers them; fitted once per model."""
+    if "directions" not in r:
+        labels = r["cache"].attributes[r["tr"]]
+        plain, balanced, _ = attribute_directions(r["mu_tr"], labels)
+        r["directions"] = {"balanced": balanced, "held": held_directions(r["mu_tr"], labels), "plain": plain}
+    return r["directions"]
+
+
 def edit_report(r: dict, clf) -> list[dict]:
     from attribute_classifier import probabilities
 
     cache, vae = r["cache"], r["vae"]
     names = list(cache.attribute_names)
-    plain, balanced, _ = attribute_directions(r["mu_tr"], cache.attributes[r["tr"]])
-    held = held_directions(r["mu_tr"], cache.attributes[r["tr"]])
+    dirs = train_directions(r)
     attrs_va = cache.attributes[r["va"]]
     p0 = unedited(r, clf)
     rows = []
@@ -189,8 +197,8 @@ def edit_report(r: dict, clf) -> list[dict]:
         has = np.flatnonzero(attrs_va[:, j] == 1)
         row = {"attribute": name, "faces": len(lack), "before": float((p0[lack, j] > 0.5).mean()),
                "with": len(has), "ceiling": float((p0[has, j] > 0.5).mean()) if len(has) else float("nan")}
-        for kind, d in (("balanced", balanced[j]), ("held", held[j]), ("plain", plain[j])):
-            p = probabilities(clf, decode_all(vae, r["mu_va"][lack] + EDIT_STRENGTH * d))
+        for kind, d in dirs.items():
+            p = probabilities(clf, decode_all(vae, r["mu_va"][lack] + EDIT_STRENGTH * d[j]))
             row[kind] = float((p[:, j] > 0.5).mean())
             row[kind + "_drift"] = float(np.abs(p[:, others] - p0[lack][:, others]).mean())
         rows.append(row)
@@ -239,9 +247,9 @@ def strength_report(r: dict, clf) -> list[dict]:
 
     cache, vae = r["cache"], r["vae"]
     names = list(cache.attribute_names)
-    plain, balanced, _ = attribute_directions(r["mu_tr"], cache.attributes[r["tr"]])
-    kinds = {"balanced": balanced, "others-fixed": held_directions(r["mu_tr"], cache.attributes[r["tr"]]),
-             "plain": plain}
+    fitted = train_directions(r)
+    plain = fitted["plain"]
+    kinds = {"balanced": fitted["balanced"], "others-fixed": fitted["held"], "plain": plain}
     attrs_va = cache.attributes[r["va"]]
     p0 = unedited(r, clf)
     cells: dict = {}

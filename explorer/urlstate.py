@@ -69,6 +69,7 @@ STEPS_RANGE = (3, 16)
 T_RANGE = (0.0, 1.0)  # interpolation: the position along the path, base face 0 to end face 1
 Z_RANGE = (-5.0, 5.0)  # slider values
 WEIGHT_RANGE = (-12.0, 12.0)  # attribute weights, in latent units (class gaps are 2-8 in trained models)
+DEFAULT_TAU = 1.0  # the sampling temperature a fresh page uses, for its samples and its default faces
 DECIMALS = 4  # floats are stored rounded, so that encode/decode round-trips exactly
 CHECKPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}\.pt$")  # a plain file name, no path
 # the picker's id of a checkpoint: its name in checkpoints/, or "FOLDER/NAME" or "FOLDER/RUN/NAME" for one
@@ -228,19 +229,19 @@ class ViewState:
     # τ and the Sample view's source are chosen by measurement (bench/bench_quality.py, checkpoints/README.md):
     # the shipped models' samples of the fitted density at τ = 1 are the nearest to real faces (Fréchet
     # distance), nearer than N(0, I)'s, which are nearer than N(0, 0.8²I)'s
-    tau: float = 1.0
+    tau: float = DEFAULT_TAU
     n: int = 16
-    base: FaceRef = field(default_factory=lambda: FaceRef.sample(0, 0, 1.0))
+    base: FaceRef = field(default_factory=lambda: FaceRef.sample(0, 0, DEFAULT_TAU))
     dims: dict = field(default_factory=dict)  # slider overrides {dim: value}; other dims follow the base face
     dim: int | None = None  # traversal dimension; None = the most informative one
     edit: dict = field(default_factory=dict)  # {attribute name: weight}
     # "others fixed" by measurement too: at the app's weights it shows an edit nearly as often as "balanced"
     # with less drift of the other attributes (checkpoints/README.md, "The arithmetic view's first face")
     direction: str = "held"
-    a: FaceRef = field(default_factory=lambda: FaceRef.sample(1, 0, 1.0))
-    b: FaceRef = field(default_factory=lambda: FaceRef.sample(1, 1, 1.0))
-    c: FaceRef = field(default_factory=lambda: FaceRef.sample(1, 2, 1.0))
-    end: FaceRef = field(default_factory=lambda: FaceRef.sample(0, 1, 1.0))
+    a: FaceRef = field(default_factory=lambda: FaceRef.sample(1, 0, DEFAULT_TAU))
+    b: FaceRef = field(default_factory=lambda: FaceRef.sample(1, 1, DEFAULT_TAU))
+    c: FaceRef = field(default_factory=lambda: FaceRef.sample(1, 2, DEFAULT_TAU))
+    end: FaceRef = field(default_factory=lambda: FaceRef.sample(0, 1, DEFAULT_TAU))
     steps: int = 8
     t: float = 0.5  # interpolation: the scrubbed position along the path (0 the base face, 1 the end face)
     proj: str = "tsne"
