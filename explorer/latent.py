@@ -15,13 +15,35 @@ __all__ = [
     "sample_z", "sample_face", "lerp", "slerp", "interpolate", "unit", "edit", "strength_strip", "analogy",
     "roc_auc", "direction_aucs", "mean_difference_directions", "attribute_directions", "held_directions",
     "direction_of", "heldout_direction_aucs", "dims_by_kl", "dims_by_information",
-    "traversal", "selection_mean", "face_vector", "EDIT_START_SHARES",
+    "traversal", "selection_mean", "face_vector", "EDIT_START_SHARES", "EDIT_SEEN_SHARES", "EDIT_SEEN_P",
+    "start_shares",
 ]
 
 # The weight a newly chosen edit starts at, in shares of its attribute's class gap, largest first: the app
 # takes the first share whose edited face stays typical (explorer.ui.arithmetic.start_weight). Chosen by the
 # "first face" table of bench/bench_quality.py (checkpoints/README.md), where the judge sees each share's edit.
 EDIT_START_SHARES = (2.0, 1.5, 1.0, 0.75, 0.5, 0.25)
+# Where the checkpoint carries an attribute classifier, a face that shows the edit at a smaller step starts
+# there: the smallest of these shares at which the classifier sees the edit (P above EDIT_SEEN_P; below
+# 1 − EDIT_SEEN_P when taking away) and the face stays typical. Same faces shown, less drift of the other
+# attributes (bench/bench_directions.py, checkpoints/README.md).
+EDIT_SEEN_SHARES = (0.5, 0.75, 1.0, 1.5, 2.0)
+EDIT_SEEN_P = 0.9
+
+
+def start_shares(typical: dict, seen: dict | None = None) -> np.ndarray:
+    """Per face, the share of its class gap a newly chosen edit starts at. ``typical[s]`` (N,) bool: the face
+    edited by share s stays typical, for every s of EDIT_START_SHARES (and of EDIT_SEEN_SHARES with ``seen``);
+    ``seen[s]`` (N,) bool: the classifier sees the edit at share s. The smallest seen share that stays typical;
+    else the largest of EDIT_START_SHARES that stays typical; else the smallest of them."""
+    n = len(np.asarray(typical[EDIT_START_SHARES[0]]))
+    pick = np.full(n, EDIT_START_SHARES[-1])
+    for s in reversed(EDIT_START_SHARES):
+        pick = np.where(typical[s], s, pick)
+    if seen is not None:
+        for s in reversed(EDIT_SEEN_SHARES):
+            pick = np.where(np.asarray(seen[s]) & np.asarray(typical[s]), s, pick)
+    return pick
 
 
 def _f32(x) -> np.ndarray:

@@ -78,25 +78,39 @@ def _gap(model: Model, name: str) -> float:
 
 
 def start_weight(model: Model, name: str, sign: int, edit: dict, base: np.ndarray) -> float:
-    """The weight a newly chosen direction starts at: the largest of latent.EDIT_START_SHARES (2 down to ¼) of
-    its class gap (the step that carries the mean face without the attribute to the mean face with it) that keeps the
-    edited face at or above the typicality threshold (explorer.analysis.typicality), so the first face shows
-    the edit without leaving the data; the smallest share where none does. Signed by ``sign``; on the URL's
-    grid of quarter steps."""
+    """The weight a newly chosen direction starts at, as a share of its class gap (the step that carries the
+    mean face without the attribute to the mean face with it), per explorer.latent.start_shares: where the
+    checkpoint carries an attribute classifier, the smallest of latent.EDIT_SEEN_SHARES at which it sees the
+    edit and the face stays typical (explorer.analysis.typicality), so the first face shows the edit with the
+    least change to the rest; else the largest of latent.EDIT_START_SHARES (2 down to ¼) that stays typical;
+    the smallest where none does. Signed by ``sign``; on the URL's grid of quarter steps."""
     lo, hi = urlstate.WEIGHT_RANGE
     gap = _gap(model, name)
     names = edit_names(model)
     dirs = edit_directions(model, state().direction)
     others = [n for n in edit if n != name]
     z = latent.edit(base, dirs[[names.index(n) for n in others]], [edit[n] for n in others]) if others else base
-    tries = []
-    for share in latent.EDIT_START_SHARES:
-        w = urlstate.q(min(max(sign * max(round(share * gap * 4) / 4, 0.25), lo), hi))
-        tries.append((w, latent.edit(z, dirs[[names.index(name)]], [w])))
-    ps = typical.percentiles(model, np.stack([t[1] for t in tries]))
+    shares = sorted(set(latent.EDIT_START_SHARES) | set(latent.EDIT_SEEN_SHARES))
+    weight = {s: urlstate.q(min(max(sign * max(round(s * gap * 4) / 4, 0.25), lo), hi)) for s in shares}
+    zs = np.stack([latent.edit(z, dirs[[names.index(name)]], [weight[s]]) for s in shares]).reshape(len(shares), -1)
+    ps = typical.percentiles(model, zs)
     if ps is None:
-        return tries[0][0]
-    return next((w for (w, _), p in zip(tries, ps) if p >= typicality.ATYPICAL), tries[-1][0])
+        return weight[latent.EDIT_START_SHARES[0]]
+    is_typical = {s: np.array([p >= typicality.ATYPICAL]) for s, p in zip(shares, ps)}
+    return float(weight[latent.start_shares(is_typical, _seen(model, name, sign, dict(zip(shares, zs))))[0]])
+
+
+def _seen(model: Model, name: str, sign: int, zs: dict) -> dict | None:
+    """Whether the checkpoint's attribute classifier sees the edit on each face of latent.EDIT_SEEN_SHARES;
+    None without a classifier, or for a direction that is no attribute it knows (the user's own)."""
+    clf = getattr(model.bundle, "classifier", None) if model.bundle is not None else None
+    attribute = name.split(".")[0]
+    if clf is None or attribute not in clf.attribute_names:
+        return None
+    p = clf.probabilities(model.vae.decode(np.stack([zs[s] for s in latent.EDIT_SEEN_SHARES])))
+    p = p[:, list(clf.attribute_names).index(attribute)]
+    seen = p > latent.EDIT_SEEN_P if sign > 0 else p < 1 - latent.EDIT_SEEN_P
+    return {s: seen[i:i + 1] for i, s in enumerate(latent.EDIT_SEEN_SHARES)}
 
 
 def _list_changed(model: Model, key: str, sign: int) -> None:
@@ -130,8 +144,9 @@ def _edit_section(model: Model) -> None:
                         placeholder=placeholder, select_all=False, wrap=True,
                         help="An attribute with kinds (Wearing Hat, Eyeglasses: see *Kinds* below) can be added "
                              "as one kind: its direction is fitted on the faces of that kind only. A new one starts "
-                             "at twice its class gap, or at the largest step below that which keeps the face "
-                             "inside the data.")
+                             "at the smallest step (½ to 2 class gaps) at which the checkpoint's attribute "
+                             "classifier sees it on this face; else at twice its class gap, or at the largest "
+                             "step below that which keeps the face inside the data.")
     with c_kind:
         bind("arith_dir", s.direction)
         st.segmented_control("Directions", list(DIRECTION_KINDS), format_func=DIRECTION_KINDS.get, key="arith_dir",

@@ -167,3 +167,18 @@ def test_held_directions_hold_every_other_attribute_where_balancing_one_is_not_e
     # the other kinds drag attribute 1 or 2 along with attribute 0
     assert plain[0, 1] > 0.8 and plain[0, 2] > 0.8
     assert max(balanced[0, 1], balanced[0, 2]) > 0.5
+
+
+def test_start_shares_prefer_the_smallest_seen_share_then_the_largest_typical_one():
+    """explorer.latent.start_shares, per face: a share the classifier sees and that stays typical wins, the
+    smallest of them; without one (or without a classifier) the largest typical share of EDIT_START_SHARES;
+    the smallest share where none stays typical."""
+    from explorer.latent import EDIT_SEEN_SHARES, EDIT_START_SHARES, start_shares
+
+    every = sorted(set(EDIT_START_SHARES) | set(EDIT_SEEN_SHARES))
+    # face 0: typical everywhere, seen from 1 class gap on; face 1: typical only up to ½, seen only at 2 (atypical
+    # there); face 2: never typical; face 3: typical everywhere, never seen
+    typical = {s: np.array([True, s <= 0.5, False, True]) for s in every}
+    seen = {s: np.array([s >= 1.0, s == 2.0, True, False]) for s in EDIT_SEEN_SHARES}
+    assert start_shares(typical).tolist() == [EDIT_START_SHARES[0], 0.5, EDIT_START_SHARES[-1], EDIT_START_SHARES[0]]
+    assert start_shares(typical, seen).tolist() == [1.0, 0.5, EDIT_START_SHARES[-1], EDIT_START_SHARES[0]]

@@ -436,3 +436,32 @@ def test_stage_mode_enters_from_the_sidebar_keeps_the_face_and_leaves(start):
     linked = ok(start(stage="1", dims=f"{top[2]}:1.5"))  # a link opens the stage on the same face
     assert json.loads(linked.main.get("bidi_component")[0].proto.json)["face"] == data["face"]
 
+
+
+def test_a_new_edit_starts_at_the_smallest_step_the_checkpoints_classifier_sees(start):
+    """The shipped model carries an attribute classifier: a newly chosen attribute starts at the smallest share
+    of its class gap (explorer.latent.EDIT_SEEN_SHARES) at which that classifier sees the edit on this face, not
+    at twice the gap; checked here against the classifier itself, on the decoded faces."""
+    from conftest import ROOT
+    from explorer import latent
+    from explorer.analysis import typicality
+    from explorer.ui import arithmetic
+
+    shipped = ROOT / "checkpoints" / "celeba64.pt"
+    model = ui_models.load_model(shipped)
+    clf, names = model.bundle.classifier, model.edit_names
+    for attribute, key, sign in (("Smiling", "arith_attrs", 1), ("Smiling", "arith_minus", -1)):
+        at = ok(start("--checkpoint", str(shipped), view="arithmetic"))
+        at.multiselect(key=key).set_value([attribute]).run()
+        s = ok(at).session_state["vs"]
+        chosen = s.edit[attribute]
+        d = arithmetic.directions(model, s.direction)[names.index(attribute)]
+        base = model.z_of(s.base)
+        gap = float(np.linalg.norm(arithmetic.directions(model, "mean")[names.index(attribute)]))
+        p = lambda w: clf.probabilities(model.vae.decode(latent.edit(base, d[None], [w])[None]))[0, clf.attribute_names.index(attribute)]  # noqa: E731
+        seen = lambda w: p(w) > latent.EDIT_SEEN_P if sign > 0 else p(w) < 1 - latent.EDIT_SEEN_P  # noqa: E731
+        typical = lambda w: typicality.percentile(model.bundle, latent.edit(base, d[None], [w]))[0] >= typicality.ATYPICAL  # noqa: E731
+        assert np.sign(chosen) == sign and seen(chosen) and typical(chosen), (attribute, sign, chosen, p(chosen))
+        smaller = [sign * round(sh * gap * 4) / 4 for sh in latent.EDIT_SEEN_SHARES if round(sh * gap * 4) / 4 < abs(chosen)]
+        assert not any(seen(w) and typical(w) for w in smaller), (attribute, sign, chosen, smaller)
+        assert abs(chosen) < latent.EDIT_START_SHARES[0] * gap  # this face shows it before twice the gap
