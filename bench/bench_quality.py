@@ -1,7 +1,7 @@
 """Quality of checkpoints on the valid partition, beside the linear reference (PCA), and their edits
 and samples as an attribute classifier judges them.
 
-    python bench/bench_quality.py [CHECKPOINT ...] [--data-dir DIR ...] [--no-classifier]
+    python bench/bench_quality.py [CHECKPOINT ...] [--data-dir DIR ...] [--no-classifier | --screen]
 
 The data folders default to ../shared/celeba-sample, celeba-extra-halfres and celeba-more-halfres (where
 present): the train partition of all of them, and the valid partition (the sample's 780 faces and the third
@@ -14,13 +14,14 @@ Per checkpoint:
   first checkpoint has latent dimensions, fitted on the same train images.
 - edits judged as a user judges them: on valid faces that lack an attribute, how often decoding
   z + 2·d makes the classifier (bench/attribute_classifier.py, trained on the train images) see it, with
-  d the attribute's balanced direction (the app's default; a class-mean gap in latent units), and how
-  far the other 39 attribute probabilities move (mean absolute change against the unedited decode).
+  d the attribute's direction of each kind the app offers (others fixed, the app's default; balanced; the plain
+  mean difference: class-mean gaps in latent units), and how far the other 39 attribute probabilities move (mean absolute change against the unedited decode).
   Two judges (JUDGES below), each with its recall and false positives on the real valid images, and a
   ceiling: how often it sees the attribute in the model's own reconstructions of faces that have it.
   Then the same for each kind of Wearing_Hat and Eyeglasses (explorer.analysis.kinds), found on the train encodings.
 - the arithmetic view's first face: each direction kind at weights of ¼ to 2½ class gaps, and start rules (the
-  largest share that keeps the edited z typical, the app's rule among them), judged by the class-balanced
+  largest share that keeps the edited z typical; the app's, explorer.latent.start_shares: the smallest share
+  that the checkpoint's own attribute classifier sees, else the largest typical one), judged by the class-balanced
   judge, with the share of edited z that stay typical.
 - samples: the classifier's attribute frequencies on 1,000 samples from N(0, I) and from the density
   fitted to the encodings (explorer.analysis.density), against its frequencies on the real valid images and
@@ -30,6 +31,10 @@ Per checkpoint:
   samples from N(0, τ²I) at τ = 1 and 0.8 and from the fitted density; its floor (one half of the valid faces
   against the other) and a reference (Gaussian samples in the space of PCA with as many components as the
   model has latent dimensions, fitted on the train images) in the same table.
+
+``--screen`` prints one row per checkpoint instead (fit, Fréchet distances, frequency gaps): how the recipe
+screens of checkpoints/README.md were compared. bench/bench_directions.py studies other direction estimators
+and first weights against the drift of edits.
 """
 from __future__ import annotations
 
@@ -47,8 +52,8 @@ import torch
 
 from explorer import load_checkpoint
 from explorer.celeba import open_celeba
-from explorer.latent import (EDIT_START_SHARES, attribute_directions, direction_aucs, held_directions,
-                             mean_difference_directions)
+from explorer.latent import (EDIT_SEEN_P, EDIT_SEEN_SHARES, EDIT_START_SHARES, attribute_directions,
+                             direction_aucs, held_directions, mean_difference_directions, start_shares)
 from train.export import encode_cache
 from train.losses import kl_per_dim
 from train.prepare import load_or_build_cache
@@ -60,7 +65,10 @@ EDIT_STRENGTH = 2.0
 # rules to compare, each its shares largest first; the app's (explorer.latent.EDIT_START_SHARES) among them
 START_RULES = tuple(dict.fromkeys([EDIT_START_SHARES, (1.0, 0.75, 0.5, 0.25), (1.5, 1.0, 0.75, 0.5, 0.25),
                                    (2.0, 1.5, 1.0, 0.75, 0.5, 0.25)]))
-SHARES = tuple(sorted({0.25, 0.5, 1.0, 1.5, 2.0, 2.5, *(v for rule in START_RULES for v in rule)}))
+SHARES = tuple(sorted({0.25, 0.5, 1.0, 1.5, 2.0, 2.5, *EDIT_SEEN_SHARES, *(v for rule in START_RULES for v in rule)}))
+# the app's rule where the checkpoint carries an attribute classifier: the smallest of EDIT_SEEN_SHARES that it
+# sees (P > EDIT_SEEN_P) and stays typical, else EDIT_START_SHARES' rule (explorer.latent.start_shares)
+SEEN_RULE = "seen"
 STRENGTH_FACES = 1000  # valid faces per attribute in the strength sweep (the first that lack it)
 N_SAMPLES = 1000
 # Two judges, the same CNN trained two ways (bench/attribute_classifier.py): "calibrated" answers "how likely
@@ -246,6 +254,7 @@ def strength_report(r: dict, clf) -> list[dict]:
     from explorer.latent import edit
 
     cache, vae = r["cache"], r["vae"]
+    app_clf = getattr(vae.bundle, "classifier", None) if vae.bundle is not None else None
     names = list(cache.attribute_names)
     fitted = train_directions(r)
     plain = fitted["plain"]
@@ -259,13 +268,16 @@ def strength_report(r: dict, clf) -> list[dict]:
         others = [k for k in range(len(names)) if k != j]
         gap = float(np.linalg.norm(plain[j]))
         for kind, dirs in kinds.items():
-            shown, drift, typical = {}, {}, {}
+            shown, drift, typical, seen = {}, {}, {}, {}
             for share in SHARES:
                 z = edit(r["mu_va"][lack], dirs[j:j + 1], [share * gap])
-                p = probabilities(clf, decode_all(vae, z))
+                x = decode_all(vae, z)
+                p = probabilities(clf, x)
                 shown[share] = p[:, j] > 0.5
                 drift[share] = np.abs(p[:, others] - p0[lack][:, others]).mean(1)
                 typical[share] = typicality.percentile(vae.bundle, z) >= typicality.ATYPICAL
+                if app_clf is not None and share in EDIT_SEEN_SHARES:
+                    seen[share] = app_clf.probabilities(x)[:, app_clf.attribute_names.index(name)] > EDIT_SEEN_P
             # each start rule per face: the first of its shares that stays typical, else its last
             rules = {}
             for rule in START_RULES:
@@ -275,7 +287,12 @@ def strength_report(r: dict, clf) -> list[dict]:
                 rules[rule] = {k: np.choose([rule.index(v) for v in pick], [src[sh] for sh in rule])
                                for k, src in (("shown", shown), ("drift", drift), ("typical", typical))}
                 rules[rule]["weight"] = pick * gap
-            for share in (*SHARES, *START_RULES):
+            if seen:  # the app's rule with the checkpoint's classifier (explorer.latent.start_shares)
+                pick = start_shares(typical, seen)
+                rules[SEEN_RULE] = {k: np.choose([SHARES.index(v) for v in pick], [src[sh] for sh in SHARES])
+                                    for k, src in (("shown", shown), ("drift", drift), ("typical", typical))}
+                rules[SEEN_RULE]["weight"] = pick * gap
+            for share in (*SHARES, *START_RULES, *([SEEN_RULE] if seen else [])):
                 c = cells.setdefault((kind, share), {"shown": [], "drift": [], "typical": [], "weight": []})
                 if share in rules:
                     for k in c:
@@ -310,15 +327,41 @@ def sample_report(r: dict, clf) -> dict:
     return out
 
 
+def screen(checkpoints, data_dirs, cache_dir=None) -> None:
+    """One row per checkpoint, each evaluated and dropped in turn (training checkpoints without a bundle too:
+    their density is fitted here): the valid MSE and KL, the calibrated judge's Fréchet distances and the
+    mean attribute-frequency gaps of N(0, I) samples, fitted-density samples and reconstructions."""
+    from attribute_classifier import train_classifier
+
+    print("| checkpoint | valid MSE | KL nats/image | Fréchet N(0, I) | Fréchet fitted density | Fréchet "
+          "reconstructions | frequency gap N(0, I) | frequency gap fitted density | frequency gap reconstructions |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    clf = None
+    for path in checkpoints:
+        r = evaluate(path, data_dirs, cache_dir)
+        clf = clf or train_classifier(r["cache"], r["tr"], balanced=False, log=lambda m: print(m, file=sys.stderr))
+        d = distance_report(r, clf, pca_gaussian_samples(r["cache"], r["tr"], r["latent_dim"], N_SAMPLES))
+        s = sample_report(r, clf)
+        gap = {k: np.abs(s[k] - s["data (valid images)"]).mean()
+               for k in ("N(0, I)", "fitted density", "reconstructions of the valid images")}
+        print(f"| {r['name']} | {r['mse']:.5f} | {r['kl']:.0f} | {d['N(0, I), τ = 1']:.2f} | "
+              f"{d['fitted density, τ = 1']:.2f} | {d['reconstructions of the valid faces (from μ)']:.2f} | "
+              + " | ".join(f"{v:.3f}" for v in gap.values()) + " |", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoints", nargs="*", default=[str(ROOT / "checkpoints" / "celeba64.pt")])
     p.add_argument("--data-dir", action="append", default=None, help="CelebA folder; several times to unite them")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--no-classifier", action="store_true", help="skip the edit and sample tables")
+    p.add_argument("--screen", action="store_true",
+                   help="one row per checkpoint (fit, Fréchet distances, frequency gaps): to compare recipe screens")
     a = p.parse_args()
     torch.set_num_threads(1)
     data_dirs = a.data_dir or default_data_dirs()
+    if a.screen:
+        return screen(a.checkpoints, data_dirs, a.cache_dir)
     rows = [evaluate(c, data_dirs, a.cache_dir) for c in a.checkpoints]
     first = rows[0]
     ref = pca_mse(first["cache"], first["tr"], first["va"], first["latent_dim"])
@@ -367,7 +410,7 @@ def main():
             edits = edit_report(r, clf)
             print(f"\n**{r['name']}, the {kind} judge: edits z + {EDIT_STRENGTH:g}·d on valid faces that lack the "
                   f"attribute** (d: the attribute's direction fitted on the train encodings, a class-mean gap: "
-                  f"balanced, the app's default; with all other attributes fixed, a regression on all 40; or the "
+                  f"balanced; with all other attributes fixed, a regression on all 40 (the app's default); or the "
                   f"plain mean difference; the ceiling: how often the judge "
                   f"sees the attribute in this model's reconstructions of the valid faces that have it)\n")
             kinds = ("balanced", "held", "plain")
@@ -401,8 +444,11 @@ def main():
                 print("| direction | weight (class gaps) | mean weight | edit shown | drift of the other 39 | "
                       "edited z typical |\n|---|---|---|---|---|---|")
                 for e in strength_report(r, clf):
-                    if isinstance(e["share"], tuple):
-                        mark = " (the app's)" if e["share"] == EDIT_START_SHARES else ""
+                    if e["share"] == SEEN_RULE:
+                        share = (f"start rule: the smallest of {'/'.join(f'{v:g}' for v in EDIT_SEEN_SHARES)} the "
+                                 f"checkpoint's classifier sees at P > {EDIT_SEEN_P:g}, else the next (the app's)")
+                    elif isinstance(e["share"], tuple):
+                        mark = " (the app's without a classifier)" if e["share"] == EDIT_START_SHARES else ""
                         share = "start rule " + "/".join(f"{v:g}" for v in e["share"]) + mark
                     else:
                         share = f"{e['share']:g}"
