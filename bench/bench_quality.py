@@ -246,8 +246,9 @@ def strength_report(r: dict, clf) -> list[dict]:
     attribute: z + w·d/|d| (explorer.latent.edit, as the app edits) for each direction kind, with the weight
     w = share × the attribute's class gap |mean(μ | a) − mean(μ | not a)|, judged as edit_report's; plus the
     share of edited z that stay typical (explorer.analysis.typicality, on the checkpoint's bundle), and the
-    start rules (explorer.ui.arithmetic.start_weight: the largest of a rule's shares that stays typical, per
-    face; START_RULES, the app's among them). One row per (kind, share or rule), each the mean over the key
+    start rules (explorer.latent.start_shares, as explorer.ui.arithmetic.start_weight: the largest of a rule's
+    shares that stays typical, per face, for each of START_RULES; and the app's, which first takes the smallest
+    share the checkpoint's classifier sees). One row per (kind, share or rule), each the mean over the key
     attributes."""
     from attribute_classifier import probabilities
     from explorer.analysis import typicality
@@ -278,20 +279,17 @@ def strength_report(r: dict, clf) -> list[dict]:
                 typical[share] = typicality.percentile(vae.bundle, z) >= typicality.ATYPICAL
                 if app_clf is not None and share in EDIT_SEEN_SHARES:
                     seen[share] = app_clf.probabilities(x)[:, app_clf.attribute_names.index(name)] > EDIT_SEEN_P
-            # each start rule per face: the first of its shares that stays typical, else its last
+            # each start rule per face (explorer.latent.start_shares): the largest of its shares that stays
+            # typical, else its last; the app's rule first asks the checkpoint's classifier (SEEN_RULE)
+            picks = {rule: start_shares(typical, shares=rule) for rule in START_RULES}
+            if seen:
+                picks[SEEN_RULE] = start_shares(typical, seen)
             rules = {}
-            for rule in START_RULES:
-                pick = np.full(len(lack), rule[-1])
-                for share in reversed(rule):
-                    pick = np.where(typical[share], share, pick)
-                rules[rule] = {k: np.choose([rule.index(v) for v in pick], [src[sh] for sh in rule])
+            for rule, pick in picks.items():
+                at = [SHARES.index(v) for v in pick]
+                rules[rule] = {k: np.choose(at, [src[sh] for sh in SHARES])
                                for k, src in (("shown", shown), ("drift", drift), ("typical", typical))}
                 rules[rule]["weight"] = pick * gap
-            if seen:  # the app's rule with the checkpoint's classifier (explorer.latent.start_shares)
-                pick = start_shares(typical, seen)
-                rules[SEEN_RULE] = {k: np.choose([SHARES.index(v) for v in pick], [src[sh] for sh in SHARES])
-                                    for k, src in (("shown", shown), ("drift", drift), ("typical", typical))}
-                rules[SEEN_RULE]["weight"] = pick * gap
             for share in (*SHARES, *START_RULES, *([SEEN_RULE] if seen else [])):
                 c = cells.setdefault((kind, share), {"shown": [], "drift": [], "typical": [], "weight": []})
                 if share in rules:

@@ -31,14 +31,15 @@ EDIT_SEEN_SHARES = (0.5, 0.75, 1.0, 1.5, 2.0)
 EDIT_SEEN_P = 0.9
 
 
-def start_shares(typical: dict, seen: dict | None = None) -> np.ndarray:
+def start_shares(typical: dict, seen: dict | None = None, shares=EDIT_START_SHARES) -> np.ndarray:
     """Per face, the share of its class gap a newly chosen edit starts at. ``typical[s]`` (N,) bool: the face
-    edited by share s stays typical, for every s of EDIT_START_SHARES (and of EDIT_SEEN_SHARES with ``seen``);
-    ``seen[s]`` (N,) bool: the classifier sees the edit at share s. The smallest seen share that stays typical;
-    else the largest of EDIT_START_SHARES that stays typical; else the smallest of them."""
-    n = len(np.asarray(typical[EDIT_START_SHARES[0]]))
-    pick = np.full(n, EDIT_START_SHARES[-1])
-    for s in reversed(EDIT_START_SHARES):
+    edited by share s stays typical, for every s of ``shares`` (the typical rule's ladder, largest first; the
+    app's is EDIT_START_SHARES) and, with ``seen``, of EDIT_SEEN_SHARES; ``seen[s]`` (N,) bool: the classifier
+    sees the edit at share s. The smallest seen share that stays typical; else the largest of ``shares`` that
+    stays typical; else the smallest of them."""
+    n = len(np.asarray(typical[shares[0]]))
+    pick = np.full(n, shares[-1])
+    for s in reversed(shares):
         pick = np.where(typical[s], s, pick)
     if seen is not None:
         for s in reversed(EDIT_SEEN_SHARES):

@@ -103,8 +103,8 @@ def start_weight(model: Model, name: str, sign: int, edit: dict, base: np.ndarra
 def _seen(model: Model, name: str, sign: int, zs: dict) -> dict | None:
     """Whether the checkpoint's attribute classifier sees the edit on each face of latent.EDIT_SEEN_SHARES;
     None without a classifier, or for a direction that is no attribute it knows (the user's own)."""
-    clf = getattr(model.bundle, "classifier", None) if model.bundle is not None else None
-    attribute = name.split(".")[0]
+    clf = scorecard_ui.classifier(model)
+    attribute, _ = kinds.split_name(name)
     if clf is None or attribute not in clf.attribute_names:
         return None
     p = clf.probabilities(model.vae.decode(np.stack([zs[s] for s in latent.EDIT_SEEN_SHARES])))

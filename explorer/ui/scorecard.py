@@ -76,14 +76,15 @@ def _udr(_a: Model, _b: Model, key_a: str, key_b: str) -> tuple[float, int]:
     return sc.shared_udr(_a.bundle, _b.bundle)
 
 
-def _classifier(model: Model):
+def classifier(model: Model):
+    """The checkpoint's attribute classifier (explorer.analysis.classifier), or None where its bundle has none."""
     return getattr(model.bundle, "classifier", None) if model.bundle is not None else None
 
 
 def side_effects_section(model: Model, z0: np.ndarray, z1: np.ndarray, intended) -> None:
     """Arithmetic: the classifier's change of every attribute from the base face to the edited one, the
     intended attributes first, then the largest unintended changes."""
-    clf = _classifier(model)
+    clf = classifier(model)
     if clf is None:
         st.caption(NO_CLASSIFIER)
         return
@@ -121,7 +122,7 @@ def _traversals(_model: Model, key: str, dims: tuple) -> np.ndarray:
 def traversal_section(model: Model, z: np.ndarray, dim: int, dims, auc_table: np.ndarray) -> None:
     """Dimensions × attributes: the attributes a traversal of the chosen dimension moves on the base face, and
     for every dimension in the heatmap those it moves on average, beside what its encodings predict (AUC)."""
-    clf = _classifier(model)
+    clf = classifier(model)
     if clf is None:
         st.caption(NO_CLASSIFIER)
         return

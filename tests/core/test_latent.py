@@ -182,3 +182,5 @@ def test_start_shares_prefer_the_smallest_seen_share_then_the_largest_typical_on
     seen = {s: np.array([s >= 1.0, s == 2.0, True, False]) for s in EDIT_SEEN_SHARES}
     assert start_shares(typical).tolist() == [EDIT_START_SHARES[0], 0.5, EDIT_START_SHARES[-1], EDIT_START_SHARES[0]]
     assert start_shares(typical, seen).tolist() == [1.0, 0.5, EDIT_START_SHARES[-1], EDIT_START_SHARES[0]]
+    # another ladder (the bench compares several): its largest typical share, else its last
+    assert start_shares(typical, shares=(1.0, 0.75)).tolist() == [1.0, 0.75, 0.75, 1.0]
