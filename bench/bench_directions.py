@@ -84,14 +84,13 @@ def judge(r, clf, p0, j, lack, z):
 
     x = bq.decode_all(r["vae"], z.astype(np.float32))
     p = probabilities(clf, x)
-    return (p[:, j] > 0.5, drift_of(p, p0[lack], j),
+    return (p[:, j] > 0.5, bq.drift(p, p0[lack], j),
             typicality.percentile(r["vae"].bundle, z) >= typicality.ATYPICAL, x)
 
 
-def drift_of(p: np.ndarray, p0: np.ndarray, j: int) -> np.ndarray:
-    """(N,): the mean absolute change of the other attributes' probabilities."""
-    others = [k for k in range(p.shape[1]) if k != j]
-    return np.abs(p[:, others] - p0[:, others]).mean(1)
+def chosen(judged: dict, picks, k) -> np.ndarray:
+    """(N,): per face i, entry k of the judgement of the edit ``picks[i]`` chose for it (a share or a key)."""
+    return np.array([judged[c][k][i] for i, c in enumerate(picks)])
 
 
 def per_face_kind(cands: dict, thr: float, fallback: np.ndarray) -> list:
@@ -136,7 +135,7 @@ def people_split(r, faces: int) -> None:
             z = edit(z0, fitted["held"][j:j + 1], [s * gap])
             x = bq.decode_all(r["vae"], z)
             pj = cnn_probabilities(judge_b, x)
-            got[s] = dict(shown=pj[:, j] > 0.5, drift=drift_of(pj, p0[lack], j),
+            got[s] = dict(shown=pj[:, j] > 0.5, drift=bq.drift(pj, p0[lack], j),
                           typical=typicality.percentile(r["vae"].bundle, z) >= typicality.ATYPICAL,
                           **{k: f(x)[:, j] for k, f in pickers.items()})
         typical = {s: got[s]["typical"] for s in got}
@@ -145,8 +144,8 @@ def people_split(r, faces: int) -> None:
             for thr in SEEN_P:
                 picks[(k, f"P > {thr:g}")] = start_shares(typical, {s: got[s][k] > thr for s in SEEN_SHARES})
         for key, pk in picks.items():
-            sel = lambda m: np.array([got[v][m][i] for i, v in enumerate(pk)])  # noqa: E731
-            rows.setdefault(key, []).append((sel("shown").mean(), sel("drift").mean(), (pk * gap).mean()))
+            rows.setdefault(key, []).append((chosen(got, pk, "shown").mean(), chosen(got, pk, "drift").mean(),
+                                             (pk * gap).mean()))
     print(f"\nThe seen rule (others fixed) judged by a class-balanced judge trained on the {int((parity == 0).sum()):,} "
           "train faces of the even people only:\n\n| classifier that picks the weight | threshold | mean weight | "
           "edit shown | drift of the other 39 |\n|---|---|---|---|---|")
@@ -201,8 +200,7 @@ def main():
             label = f"the smallest of ½…2 its classifier sees at P > {thr:g}, else the above"
             picks[label + (" (the app's)" if thr == EDIT_SEEN_P else "")] = start_shares(typical, seen)
         for label, pk in picks.items():
-            sel = lambda k: np.array([got[v][k][i] for i, v in enumerate(pk)])  # noqa: E731
-            rules.setdefault(label, []).append((sel(0).mean(), sel(1).mean(), sel(2).mean(), (pk * gap).mean()))
+            rules.setdefault(label, []).append((*(chosen(got, pk, k).mean() for k in range(3)), (pk * gap).mean()))
         if app_p is None:
             continue
         # a direction kind per face: the edit its classifier sees with the least drift it predicts
@@ -215,14 +213,13 @@ def main():
                 if (kind, s) not in judged:
                     judged[(kind, s)] = judge(r, clf, p0, j, lack, z0 + s * gap * u)
                 pa = app_clf.probabilities(judged[(kind, s)][3])
-                cands[(kind, s)] = dict(seen=pa[:, j], predicted=drift_of(pa, a0, j), typical=judged[(kind, s)][2])
+                cands[(kind, s)] = dict(seen=pa[:, j], predicted=bq.drift(pa, a0, j), typical=judged[(kind, s)][2])
         fallback = start_shares(typical)
         for thr in SEEN_P:
             pk = per_face_kind(cands, thr, fallback)
-            sel = lambda k: np.array([judged[c][k][i] for i, c in enumerate(pk)])  # noqa: E731
             label = (f"per face, the least drift its classifier predicts among others fixed, halfway and balanced "
                      f"at ½…2 that it sees at P > {thr:g}, else the typical rule")
-            rules.setdefault(label, []).append((sel(0).mean(), sel(1).mean(), sel(2).mean(),
+            rules.setdefault(label, []).append((*(chosen(judged, pk, k).mean() for k in range(3)),
                                                 np.mean([c[1] for c in pk]) * gap))
     print(f"{r['name']}: the first {a.faces} valid faces lacking each of {len(bq.KEY_ATTRIBUTES)} key attributes; "
           "class-balanced judge; means over the attributes\n")

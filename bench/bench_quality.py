@@ -189,6 +189,13 @@ def train_directions(r: dict) -> dict:
     return r["directions"]
 
 
+def drift(p: np.ndarray, p0: np.ndarray, j: int) -> np.ndarray:
+    """(N,): how far an edit of attribute j moved the other attributes, the mean absolute change of their
+    probabilities ``p`` (N,K) against the unedited decode's ``p0`` (N,K)."""
+    others = [k for k in range(p.shape[1]) if k != j]
+    return np.abs(p[:, others] - p0[:, others]).mean(1)
+
+
 def edit_report(r: dict, clf) -> list[dict]:
     from attribute_classifier import probabilities
 
@@ -201,14 +208,13 @@ def edit_report(r: dict, clf) -> list[dict]:
     for name in KEY_ATTRIBUTES:
         j = names.index(name)
         lack = np.flatnonzero(attrs_va[:, j] == 0)
-        others = [k for k in range(len(names)) if k != j]
         has = np.flatnonzero(attrs_va[:, j] == 1)
         row = {"attribute": name, "faces": len(lack), "before": float((p0[lack, j] > 0.5).mean()),
                "with": len(has), "ceiling": float((p0[has, j] > 0.5).mean()) if len(has) else float("nan")}
         for kind, d in dirs.items():
             p = probabilities(clf, decode_all(vae, r["mu_va"][lack] + EDIT_STRENGTH * d[j]))
             row[kind] = float((p[:, j] > 0.5).mean())
-            row[kind + "_drift"] = float(np.abs(p[:, others] - p0[lack][:, others]).mean())
+            row[kind + "_drift"] = float(drift(p, p0[lack], j).mean())
         rows.append(row)
     return rows
 
@@ -232,12 +238,11 @@ def kind_report(r: dict, clf) -> list[dict]:
             attribute, k = split_name(name)
             j = names.index(attribute)
             lack = np.flatnonzero(attrs_va[:, j] == 0)
-            others = [q for q in range(len(names)) if q != j]
             p = probabilities(clf, decode_all(vae, r["mu_va"][lack] + EDIT_STRENGTH * d))
             row = rows.setdefault(name, {"kind": name, "train faces": int((r["kinds"][attribute] == k).sum()),
                                          "faces": len(lack)})
             row[kind] = float((p[:, j] > 0.5).mean())
-            row[kind + "_drift"] = float(np.abs(p[:, others] - p0[lack][:, others]).mean())
+            row[kind + "_drift"] = float(drift(p, p0[lack], j).mean())
     return list(rows.values())
 
 
@@ -266,16 +271,15 @@ def strength_report(r: dict, clf) -> list[dict]:
     for name in KEY_ATTRIBUTES:
         j = names.index(name)
         lack = np.flatnonzero(attrs_va[:, j] == 0)[:STRENGTH_FACES]
-        others = [k for k in range(len(names)) if k != j]
         gap = float(np.linalg.norm(plain[j]))
         for kind, dirs in kinds.items():
-            shown, drift, typical, seen = {}, {}, {}, {}
+            shown, moved, typical, seen = {}, {}, {}, {}
             for share in SHARES:
                 z = edit(r["mu_va"][lack], dirs[j:j + 1], [share * gap])
                 x = decode_all(vae, z)
                 p = probabilities(clf, x)
                 shown[share] = p[:, j] > 0.5
-                drift[share] = np.abs(p[:, others] - p0[lack][:, others]).mean(1)
+                moved[share] = drift(p, p0[lack], j)
                 typical[share] = typicality.percentile(vae.bundle, z) >= typicality.ATYPICAL
                 if app_clf is not None and share in EDIT_SEEN_SHARES:
                     seen[share] = app_clf.probabilities(x)[:, app_clf.attribute_names.index(name)] > EDIT_SEEN_P
@@ -288,7 +292,7 @@ def strength_report(r: dict, clf) -> list[dict]:
             for rule, pick in picks.items():
                 at = [SHARES.index(v) for v in pick]
                 rules[rule] = {k: np.choose(at, [src[sh] for sh in SHARES])
-                               for k, src in (("shown", shown), ("drift", drift), ("typical", typical))}
+                               for k, src in (("shown", shown), ("drift", moved), ("typical", typical))}
                 rules[rule]["weight"] = pick * gap
             for share in (*SHARES, *START_RULES, *([SEEN_RULE] if seen else [])):
                 c = cells.setdefault((kind, share), {"shown": [], "drift": [], "typical": [], "weight": []})
@@ -297,7 +301,7 @@ def strength_report(r: dict, clf) -> list[dict]:
                         c[k].append(float(np.mean(rules[share][k])))
                 else:
                     c["shown"].append(float(shown[share].mean()))
-                    c["drift"].append(float(drift[share].mean()))
+                    c["drift"].append(float(moved[share].mean()))
                     c["typical"].append(float(typical[share].mean()))
                     c["weight"].append(share * gap)
     return [{"kind": kind, "share": share, **{k: float(np.mean(v)) for k, v in c.items()}}

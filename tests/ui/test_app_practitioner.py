@@ -437,7 +437,6 @@ def test_stage_mode_enters_from_the_sidebar_keeps_the_face_and_leaves(start):
     assert json.loads(linked.main.get("bidi_component")[0].proto.json)["face"] == data["face"]
 
 
-
 def test_a_new_edit_starts_at_the_smallest_step_the_checkpoints_classifier_sees(start):
     """The shipped model carries an attribute classifier: a newly chosen attribute starts at the smallest share
     of its class gap (explorer.latent.EDIT_SEEN_SHARES) at which that classifier sees the edit on this face, not
